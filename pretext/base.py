@@ -1,0 +1,81 @@
+"""The pretext-task contract.
+
+A task is an ``nn.Module`` that owns its heads (a GAN its generator, a VAE its decoder) and gets the shared
+backbone, which it uses only through ``backbone(x) -> (B, num_features)``. The engine calls
+``training_step(images, meta, ctx)``; the default takes one optimizer step on ``forward``'s ``loss``.
+Learners that need several optimizers (GANs) override ``optimizer_groups`` and ``training_step`` and call
+``ctx.step(loss, group)`` in the order they want; the loop itself never changes.
+
+Images reach a task already on the training device, float and normalised, shape (B, C, H, W); ``meta`` holds
+batched tensors such as ``label``. Task inputs are built there in batched tensor ops.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_toolkit.backbones.base import Backbone
+
+
+class StepContext(Protocol):
+    """What the engine hands a task for one training step (see ``ssl_toolkit.engine.step``)."""
+
+    def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor], **kwargs: object) -> dict[str, torch.Tensor]:
+        """Run the task's ``forward`` through the engine's wrappers (autocast, DDP)."""
+        ...
+
+    def step(self, loss: torch.Tensor, group: str = "main") -> None:
+        """Backward ``loss`` and step the optimizer of ``group``."""
+        ...
+
+
+class PretextTask(nn.Module):
+    """Base class of every pretext task and generative learner."""
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Return ``{"loss": scalar tensor, <metric>: scalar tensor, ...}`` for a batch."""
+        raise NotImplementedError
+
+    def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameter groups that get an optimizer each; one group ``main`` by default."""
+        return {"main": [p for p in self.parameters() if p.requires_grad]}
+
+    def training_step(
+        self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
+    ) -> dict[str, torch.Tensor]:
+        out = ctx.forward(images, meta)
+        ctx.step(out["loss"], "main")
+        return out
+
+
+class ClassificationPretext(PretextTask):
+    """A task that turns images into (inputs, class targets) and classifies them with one linear head.
+
+    Subclasses implement ``build_inputs``; the head maps backbone features to ``num_classes`` logits.
+    """
+
+    num_classes: int
+
+    def __init__(self, backbone: Backbone, num_classes: int) -> None:
+        super().__init__(backbone)
+        self.num_classes = num_classes
+        self.head = nn.Linear(backbone.num_features, num_classes)
+
+    def build_inputs(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (B, C, H, W) -> task inputs (B', C, H', W') and int64 targets (B',)."""
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        inputs, targets = self.build_inputs(images, meta)
+        logits = self.head(self.backbone(inputs))
+        loss = F.cross_entropy(logits.float(), targets)
+        acc = (logits.argmax(dim=1) == targets).float().mean()
+        return {"loss": loss, "acc": acc.detach()}

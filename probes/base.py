@@ -1,0 +1,33 @@
+"""The probe contract and the feature extraction probes share.
+
+A probe is created with its settings (its constructor signature is its schema) and ``run`` measures a backbone
+on a labelled dataset, returning at least ``{"accuracy": top-1 in percent}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from tqdm import tqdm
+
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data import DataSource, Normalizer, iterate, sequential_order
+
+
+class Probe(Protocol):
+    def run(self, backbone: Backbone, data: DataSource, device: torch.device, seed: int) -> dict[str, Any]: ...
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: Backbone, split: Any, normalize: Normalizer, device: torch.device, batch_size: int = 512, desc: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (N, num_features) and labels (N,) of a split, backbone in eval mode, in dataset order."""
+    backbone.eval()
+    feats, labels = [], []
+    order = sequential_order(len(split), batch_size)
+    for images, y in tqdm(iterate(split, order), total=len(order), desc=desc, unit="batch", disable=None):
+        feats.append(backbone(normalize(images.to(device))).float().cpu())
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)

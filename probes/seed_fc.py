@@ -1,0 +1,80 @@
+"""The seed protocol: freeze every backbone parameter whose name does not start with ``fc``, put a fresh
+10-way ``fc2`` on top, train with Adadelta for one epoch, report test accuracy.
+
+With ``mnist_net`` this retrains ``fc1`` and the new ``fc2`` on frozen ``conv1``/``conv2``, in train mode
+(dropout on), exactly as the seed experiment did: batch 64, Adadelta lr 1.0, StepLR gamma 0.7, log-softmax +
+NLL loss. On backbones with no ``fc*`` parameters (most timm models) only the new ``fc2`` trains.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate, sequential_order
+from ssl_toolkit.registry import PROBES
+
+
+@PROBES.register("seed-fc")
+class SeedFcProbe:
+    """Seed protocol: frozen non-fc layers, fresh fc2, Adadelta, 1 epoch, test accuracy."""
+
+    def __init__(
+        self, epochs: int = 1, batch_size: int = 64, lr: float = 1.0, gamma: float = 0.7, test_batch_size: int = 1000
+    ) -> None:
+        if epochs < 1 or batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        self.epochs, self.batch_size, self.lr, self.gamma = epochs, batch_size, lr, gamma
+        self.test_batch_size = test_batch_size
+
+    def run(self, backbone: Backbone, data: DataSource, device: torch.device, seed: int) -> dict[str, Any]:
+        torch.manual_seed(seed)
+        trainable = []
+        for name, p in backbone.export_named_parameters():
+            p.requires_grad_(name.startswith("fc"))
+            if p.requires_grad:
+                trainable.append(name)
+        fc2 = nn.Linear(backbone.num_features, data.num_classes)
+        model = nn.Sequential(backbone, fc2).to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adadelta(params, lr=self.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=self.gamma)
+        normalize = Normalizer(data.mean, data.std, device)
+        t0 = time.time()
+        for epoch in range(self.epochs):
+            model.train()
+            order = epoch_order(len(data.train), self.batch_size, seed, epoch)
+            for images, labels in tqdm(
+                iterate(data.train, order), total=len(order), desc=f"seed-fc epoch {epoch + 1}", disable=None
+            ):
+                logits = model(normalize(images.to(device)))
+                loss = F.nll_loss(F.log_softmax(logits, dim=1), labels.to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+        train_s = time.time() - t0
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for images, labels in iterate(data.test, sequential_order(len(data.test), self.test_batch_size)):
+                pred = model(normalize(images.to(device))).argmax(dim=1).cpu()
+                correct += int((pred == labels).sum())
+        return {
+            "accuracy": 100.0 * correct / len(data.test),
+            "trainable": trainable + ["fc2.weight", "fc2.bias"],
+            "train_seconds": round(train_s, 2),
+            "settings": {
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "gamma": self.gamma,
+                "optimizer": "adadelta",
+            },
+        }

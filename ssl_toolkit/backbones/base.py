@@ -1,0 +1,35 @@
+"""The backbone contract, defined once.
+
+A backbone maps float images (B, C, H, W) to features (B, num_features). Tasks and probes see only
+``num_features``, ``in_chans`` and ``forward``; they never reach inside. ``export_state_dict`` gives the weights
+under the names a plain model of that name uses (what ``backbone.safetensors`` holds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+
+class Backbone(nn.Module):
+    num_features: int
+    in_chans: int
+    name: str
+
+    def export_state_dict(self) -> dict[str, torch.Tensor]:
+        return self.state_dict()
+
+    def load_export(self, state: dict[str, torch.Tensor]) -> None:
+        """Load weights saved by ``export_state_dict``; missing or unexpected names raise ValueError."""
+        missing, unexpected = self._export_module().load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"missing keys {missing[:4]}, unexpected keys {unexpected[:4]}")
+
+    def export_named_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """Parameters under their exported names (the seed probe selects by these names)."""
+        return self._export_module().named_parameters()
+
+    def _export_module(self) -> nn.Module:
+        return self

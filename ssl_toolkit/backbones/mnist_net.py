@@ -1,0 +1,42 @@
+"""The seed's network: the PyTorch MNIST example net, without its final classifier.
+
+conv1 (C->32, 3x3) -> ReLU -> conv2 (32->64, 3x3) -> ReLU -> max-pool 2 -> dropout .25 -> flatten
+-> fc1 (9216->128) -> ReLU -> dropout .5   => 128 features.
+The example's ``fc2`` (128->10) is the head: pretext tasks put their own, the seed probe a fresh 10-way one.
+Parameter names (conv1, conv2, fc1) match the example, so the seed protocol applies by name.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.registry import BACKBONES
+
+
+@BACKBONES.register("mnist_net")
+class MnistNet(Backbone):
+    """The PyTorch MNIST example net (conv1, conv2, fc1; 128 features) used by the seed experiment."""
+
+    def __init__(self, in_chans: int = 1, img_size: int = 28) -> None:
+        super().__init__()
+        if img_size < 6:
+            raise ValueError(f"mnist_net needs images of at least 6 px, got {img_size}")
+        self.name = "mnist_net"
+        self.in_chans = in_chans
+        self.num_features = 128
+        self.conv1 = nn.Conv2d(in_chans, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        side = (img_size - 4) // 2
+        self.fc1 = nn.Linear(64 * side * side, 128)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = self.dropout1(F.max_pool2d(x, 2))
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.dropout2(x)

@@ -1,0 +1,148 @@
+"""The ``ssl`` command: tasks, pretrain, probe.
+
+User mistakes (UserError) print one line, ``ssl: error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ssl_toolkit import config as cfg
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.registry import BACKBONES, PROBES, TASKS
+
+
+def cmd_tasks(args: argparse.Namespace) -> None:
+    print("tasks and learners:")
+    for name in TASKS.names():
+        print(f"  {name:<16} {TASKS.summary(name)}")
+    print("backbones:")
+    for name in BACKBONES.names():
+        print(f"  {name:<16} {BACKBONES.summary(name)}")
+    print(f"  {'<timm name>':<16} any timm model, e.g. resnet18, with any number of input channels")
+    print("probes:")
+    for name in PROBES.names():
+        print(f"  {name:<16} {PROBES.summary(name)}")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from ssl_toolkit.pretrain import default_run_dir, pretrain, resolve_config
+
+    flags = [
+        ("task.name", args.task),
+        ("data.name", args.data),
+        ("backbone.name", args.backbone),
+        ("train.epochs", args.epochs),
+        ("train.max_steps", args.max_steps),
+        ("train.batch_size", args.batch_size),
+        ("train.seed", args.seed),
+    ]
+    overrides = [(k, v) for k, v in flags if v is not None] + [cfg.parse_override(o) for o in args.overrides]
+    if args.resume:
+        if args.out is None:
+            raise UserError("--resume needs --out RUN_DIR, the run folder to continue")
+        if args.config is not None:
+            raise UserError("--resume continues the run with its own config.yaml; drop --config")
+        saved = Path(args.out) / "config.yaml"
+        if not saved.is_file():
+            raise UserError(f"--resume: {args.out} holds no run (no config.yaml)")
+        file_values = cfg.load_yaml(saved)
+    else:
+        file_values = cfg.load_yaml(args.config) if args.config else {}
+    config = resolve_config(file_values, overrides)
+    run_dir = Path(args.out) if args.out else default_run_dir(config)
+    summary = pretrain(config, run_dir, resume=args.resume)
+    print(
+        f"pretrained {config['task']['name']} on {config['data']['name']}: step {summary['step']}, "
+        f"epoch {summary['epoch']} -> {run_dir / 'backbone.safetensors'}"
+    )
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    from ssl_toolkit.probe import probe
+
+    if (args.run is None) == (not args.random_init):
+        raise UserError("give exactly one of --run RUN_DIR or --random-init --backbone NAME")
+    if args.random_init and args.backbone is None:
+        raise UserError("--random-init needs --backbone NAME (e.g. mnist_net or resnet18)")
+    overrides = [cfg.parse_override(o) for o in args.overrides]
+    if args.data is not None:
+        overrides.insert(0, ("data.name", args.data))
+    if args.epochs is not None:
+        overrides.insert(0, ("probe.epochs", args.epochs))
+    record = probe(
+        protocol=args.protocol,
+        run_dir=Path(args.run) if args.run else None,
+        backbone_name=args.backbone,
+        seed=args.seed,
+        out_dir=Path(args.out) if args.out else None,
+        overrides=overrides,
+    )
+    print(
+        f"{record['protocol']} probe accuracy: {record['accuracy']:.2f}% "
+        f"({record['init']} {record['backbone']}, {record['test_size']} test images) -> {record['out']}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssl", description="Self-supervised pretraining and probing.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list registered tasks, learners, backbones and probes")
+    p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain a backbone on a pretext task",
+        description="Pretrain a backbone. Trailing key=value pairs override any config key by its "
+        "dotted path, e.g. optim.lr=0.01 task.p=0.5.",
+    )
+    p.add_argument("--task", help="registered task name (see `ssl tasks`); default transpose")
+    p.add_argument("--config", help="YAML config file (see configs/)")
+    p.add_argument("--data", help="built-in dataset name (mnist) or a folder of images; default mnist")
+    p.add_argument("--backbone", help="mnist_net or any timm model name; default mnist_net")
+    p.add_argument("--epochs", type=int, help="epochs to train")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in all")
+    p.add_argument("--batch-size", type=int, help="images per batch")
+    p.add_argument("--seed", type=int, help="seed for initialisation, data order and task randomness")
+    p.add_argument("--out", help="run folder (default runs/<task>-<data>-seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out to its configured end")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides by dotted key")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser(
+        "probe",
+        help="measure a frozen backbone",
+        description="Probe a pretrained run (--run) or a random-init backbone. Trailing key=value "
+        "pairs set data.* keys and the probe's own settings (probe.<name>).",
+    )
+    p.add_argument("--run", help="run folder written by `ssl pretrain`")
+    p.add_argument("--random-init", action="store_true", help="probe a randomly initialised backbone (baseline)")
+    p.add_argument("--backbone", help="backbone name for --random-init")
+    p.add_argument("--data", help="labelled dataset (default: the run's dataset, or mnist)")
+    p.add_argument("--protocol", default="linear", choices=PROBES.names(), help="probe protocol (default linear)")
+    p.add_argument("--epochs", type=int, help="probe training epochs (seed-fc default 1)")
+    p.add_argument("--seed", type=int, default=1, help="seed for the probe's initialisation and data order")
+    p.add_argument("--out", help="folder for probe.json (default RUN/probes/<protocol>-seed<seed>)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. data.subset=1000 probe.lr=0.5")
+    p.set_defaults(func=cmd_probe)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as e:
+        print(f"ssl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ssl: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

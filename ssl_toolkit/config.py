@@ -1,0 +1,199 @@
+"""Run configuration: defaults, YAML files, dotted ``key=value`` overrides, validation.
+
+The config is resolved once, at the edge (the CLI), into a nested dict of checked values; code below the CLI
+receives typed keyword arguments, never the config object. Task parameters (``task.<name>``) are validated
+against the task class's constructor signature: the signature is the schema.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ssl_toolkit import atomic
+from ssl_toolkit.errors import UserError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its type, default, whether None is allowed, and the allowed values if fixed."""
+
+    type: type
+    default: Any
+    optional: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+
+
+SCHEMA: dict[str, Key] = {
+    "task.name": Key(str, "transpose"),
+    "backbone.name": Key(str, "mnist_net"),
+    "backbone.in_chans": Key(int, None, optional=True),
+    "backbone.img_size": Key(int, None, optional=True),
+    "data.name": Key(str, "mnist"),
+    "data.subset": Key(int, None, optional=True, minimum=1),
+    "data.num_workers": Key(int, 0, minimum=0),
+    "data.test_fraction": Key(float, 0.2),
+    "data.image_size": Key(int, None, optional=True, minimum=1),
+    "optim.name": Key(str, "adadelta", choices=("adadelta", "sgd", "adam", "adamw")),
+    "optim.lr": Key(float, 1.0, minimum=0),
+    "optim.weight_decay": Key(float, 0.0, minimum=0),
+    "optim.momentum": Key(float, 0.9),
+    "optim.grad_clip": Key(float, None, optional=True, minimum=0),
+    "schedule.name": Key(str, "step", choices=("constant", "step", "cosine")),
+    "schedule.warmup_steps": Key(int, 0, minimum=0),
+    "schedule.gamma": Key(float, 0.7),
+    "train.epochs": Key(int, 1, minimum=1),
+    "train.max_steps": Key(int, None, optional=True, minimum=1),
+    "train.batch_size": Key(int, 64, minimum=1),
+    "train.seed": Key(int, 1),
+    "train.precision": Key(str, "fp32", choices=("fp32", "bf16")),
+    "train.device": Key(str, "auto"),
+    "train.log_every": Key(int, 50, minimum=1),
+    "train.checkpoint_every": Key(int, None, optional=True, minimum=1),
+}
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file (safe loader); a missing or malformed file is a UserError."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"config file {p}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    flat: dict[str, Any] = {}
+    for k, v in nested.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'optim.lr=0.01' -> ('optim.lr', 0.01); the value is read as YAML (numbers, true/false, null)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"override '{text}': expected key=value, e.g. optim.lr=0.01")
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _check_value(key: str, value: Any, spec: Key) -> Any:
+    if value is None:
+        if spec.optional:
+            return None
+        raise UserError(f"config key {key}: expected {spec.type.__name__}, got null")
+    want = spec.type
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if want in (int, float) and isinstance(value, str):
+        try:
+            value = want(value)
+        except ValueError:
+            pass
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise UserError(f"config key {key}: expected {want.__name__}, got {value!r} ({type(value).__name__})")
+    if spec.choices is not None and value not in spec.choices:
+        raise UserError(f"config key {key}: expected one of {', '.join(spec.choices)}, got {value!r}")
+    if spec.minimum is not None and value < spec.minimum:
+        raise UserError(f"config key {key}: expected a value >= {spec.minimum:g}, got {value!r}")
+    return value
+
+
+def _annotation_to_key(annotation: Any, default: Any) -> Key:
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(annotation))
+        annotation = args[0] if len(args) == 1 else str
+    if typing.get_origin(annotation) is typing.Literal:
+        return Key(str, default, optional, tuple(typing.get_args(annotation)))
+    if annotation not in (int, float, bool, str):
+        annotation = str
+    return Key(annotation, default, optional)
+
+
+def params_schema(factory: Any, prefix: str, skip: tuple[str, ...] = ("backbone",)) -> dict[str, Key]:
+    """Config keys for a constructor's keyword parameters, typed from its annotations."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    hints = typing.get_type_hints(target)
+    schema: dict[str, Key] = {}
+    for name, param in inspect.signature(target).parameters.items():
+        if name in ("self", *skip) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = None if param.default is inspect.Parameter.empty else param.default
+        schema[f"{prefix}{name}"] = _annotation_to_key(hints.get(name, str), default)
+    return schema
+
+
+def apply(schema: dict[str, Key], flat: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Check each given key against ``schema`` and set it in ``flat`` (a copy is returned)."""
+    out = dict(flat)
+    for key, value in given.items():
+        if key not in schema:
+            raise UserError(f"unknown config key '{key}'{did_you_mean(key, schema)}")
+        out[key] = _check_value(key, value, schema[key])
+    return out
+
+
+def resolve(
+    file_values: dict[str, Any] | None = None,
+    overrides: list[tuple[str, Any]] | None = None,
+    extra_schema: typing.Callable[[dict[str, Any]], dict[str, Key]] | None = None,
+) -> dict[str, Any]:
+    """Defaults <- config file <- overrides, validated; returns the nested, fully resolved config.
+
+    ``extra_schema`` receives the flat config resolved so far (so it can see ``task.name``) and returns the
+    keys that depend on it, e.g. the chosen task's parameters.
+    """
+    flat = {k: spec.default for k, spec in SCHEMA.items()}
+    given = dict(flatten(file_values or {}))
+    given.update(dict(overrides or []))
+    for key in ("task.name", "backbone.name", "data.name"):
+        if key in given:
+            flat[key] = _check_value(key, given[key], SCHEMA[key])
+    schema = dict(SCHEMA)
+    if extra_schema is not None:
+        extra = extra_schema(flat)
+        schema.update(extra)
+        flat.update({k: spec.default for k, spec in extra.items()})
+    return unflatten(apply(schema, flat, given))
+
+
+def save(config: dict[str, Any], path: str | Path) -> None:
+    atomic.write_text(path, yaml.safe_dump(config, sort_keys=False))

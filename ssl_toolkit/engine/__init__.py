@@ -1,0 +1,1 @@
+"""The training engine: loop, step context, optimizers and schedules, checkpoints, metrics."""

@@ -1,0 +1,89 @@
+"""``ssl pretrain``: resolve the config once, build data -> backbone -> task, hand them to the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ssl_toolkit import config as cfg
+from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.data import DataSource, load_data
+from ssl_toolkit.device import resolve_device, seed_everything
+from ssl_toolkit.engine.loop import train
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.registry import TASKS
+
+
+def task_schema(flat: dict[str, Any]) -> dict[str, cfg.Key]:
+    """The chosen task's constructor parameters as ``task.<param>`` keys."""
+    return cfg.params_schema(TASKS.get(flat["task.name"]), "task.")
+
+
+def resolve_config(file_values: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+    return cfg.resolve(file_values, overrides, extra_schema=task_schema)
+
+
+def default_run_dir(config: dict[str, Any]) -> Path:
+    data = Path(config["data"]["name"]).name or "data"
+    return Path("runs") / f"{config['task']['name']}-{data}-seed{config['train']['seed']}"
+
+
+def open_data(data_cfg: dict[str, Any]) -> DataSource:
+    return load_data(
+        data_cfg["name"],
+        subset=data_cfg["subset"],
+        image_size=data_cfg["image_size"],
+        test_fraction=data_cfg["test_fraction"],
+    )
+
+
+def build_backbone(backbone_cfg: dict[str, Any], data: DataSource):
+    in_chans = backbone_cfg["in_chans"] or data.in_chans
+    if in_chans != data.in_chans:
+        raise UserError(f"backbone.in_chans is {in_chans} but data '{data.name}' has {data.in_chans} channels")
+    try:
+        return create_backbone(backbone_cfg["name"], in_chans, backbone_cfg["img_size"], data.img_size)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"backbone '{backbone_cfg['name']}': {e}") from None
+
+
+def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Run (or resume) a pretraining run described by a resolved config; returns the engine's summary."""
+    has_checkpoint = (run_dir / "checkpoints" / "last.pt").exists()
+    if has_checkpoint and not resume:
+        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
+    train_cfg, optim_cfg, sched_cfg = config["train"], config["optim"], config["schedule"]
+    device = resolve_device(train_cfg["device"])
+    seed_everything(train_cfg["seed"])
+    data = open_data(config["data"])
+    backbone = build_backbone(config["backbone"], data)
+    task_params = {k: v for k, v in config["task"].items() if k != "name"}
+    try:
+        task = TASKS.get(config["task"]["name"])(backbone, **task_params)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"task '{config['task']['name']}': {e}") from None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(config, run_dir / "config.yaml")
+    return train(
+        task,
+        data,
+        run_dir,
+        device=device,
+        optimizer=optim_cfg["name"],
+        lr=optim_cfg["lr"],
+        weight_decay=optim_cfg["weight_decay"],
+        momentum=optim_cfg["momentum"],
+        grad_clip=optim_cfg["grad_clip"],
+        schedule=sched_cfg["name"],
+        warmup_steps=sched_cfg["warmup_steps"],
+        gamma=sched_cfg["gamma"],
+        epochs=train_cfg["epochs"],
+        max_steps=train_cfg["max_steps"],
+        batch_size=train_cfg["batch_size"],
+        seed=train_cfg["seed"],
+        precision=train_cfg["precision"],
+        log_every=train_cfg["log_every"],
+        checkpoint_every=train_cfg["checkpoint_every"],
+        num_workers=config["data"]["num_workers"],
+        resume=resume,
+    )

@@ -1,0 +1,94 @@
+"""``ssl probe``: load a run's backbone (or a random one), open labelled data, run a probe, write probe.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ssl_toolkit import atomic
+from ssl_toolkit import config as cfg
+from ssl_toolkit.device import resolve_device, seed_everything
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.pretrain import build_backbone, open_data
+from ssl_toolkit.registry import PROBES
+from ssl_toolkit.weights import load_backbone_weights
+
+DATA_KEYS = ("data.name", "data.subset", "data.image_size", "data.test_fraction")
+
+
+def resolve_probe_config(
+    protocol: str, run_config: dict[str, Any] | None, overrides: list[tuple[str, Any]]
+) -> dict[str, Any]:
+    """``data.*`` (from the run's config when there is one) and ``probe.*`` (the probe's constructor)."""
+    schema = {k: cfg.SCHEMA[k] for k in DATA_KEYS}
+    schema.update(cfg.params_schema(PROBES.get(protocol), "probe.", skip=()))
+    flat = {k: spec.default for k, spec in schema.items()}
+    if run_config is not None:
+        run_flat = cfg.flatten(run_config)
+        flat.update({k: run_flat[k] for k in DATA_KEYS if k in run_flat})
+    return cfg.unflatten(cfg.apply(schema, flat, dict(overrides)))
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a run folder (no config.yaml); pass the --out folder of `ssl pretrain`")
+    return cfg.load_yaml(run_dir / "config.yaml")
+
+
+def probe(
+    *,
+    protocol: str,
+    run_dir: Path | None,
+    backbone_name: str | None,
+    seed: int,
+    out_dir: Path | None,
+    overrides: list[tuple[str, Any]],
+    device_name: str = "auto",
+) -> dict[str, Any]:
+    """Measure a backbone; ``run_dir`` None means a randomly initialised ``backbone_name``."""
+    run_config = read_run_config(run_dir) if run_dir is not None else None
+    probe_cfg = resolve_probe_config(protocol, run_config, overrides)
+    if run_config is not None:
+        backbone_cfg = dict(run_config.get("backbone", {}))
+        if backbone_name is not None and backbone_name != backbone_cfg.get("name"):
+            raise UserError(f"--backbone {backbone_name} differs from the run's backbone {backbone_cfg.get('name')}")
+    else:
+        backbone_cfg = {"name": backbone_name, "in_chans": None, "img_size": None}
+    try:
+        prober = PROBES.get(protocol)(**probe_cfg["probe"])
+    except (ValueError, TypeError) as e:
+        raise UserError(f"probe '{protocol}': {e}") from None
+    device = resolve_device(device_name)
+    seed_everything(seed)
+    data = open_data(probe_cfg["data"])
+    backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)
+    if run_dir is not None:
+        load_backbone_weights(run_dir / "backbone.safetensors", backbone)
+    backbone.to(device)
+    t0 = time.time()
+    result = prober.run(backbone, data, device, seed)
+    record = {
+        "accuracy": round(result.pop("accuracy"), 4),
+        "protocol": protocol,
+        "backbone": backbone.name,
+        "run": str(run_dir) if run_dir is not None else None,
+        "init": "pretrained" if run_dir is not None else "random",
+        "epochs": probe_cfg["probe"].get("epochs"),
+        "seed": seed,
+        "data": probe_cfg["data"]["name"],
+        "train_size": len(data.train),
+        "test_size": len(data.test),
+        "wall_seconds": round(time.time() - t0, 2),
+        **result,
+    }
+    if out_dir is None:
+        if run_dir is not None:
+            out_dir = run_dir / "probes" / f"{protocol}-seed{seed}"
+        else:
+            data_tag = Path(probe_cfg["data"]["name"]).name
+            out_dir = Path("runs") / "random-init" / f"{backbone.name}-{data_tag}-{protocol}-seed{seed}"
+    atomic.write_text(out_dir / "probe.json", json.dumps(record, indent=2) + "\n")
+    record["out"] = str(out_dir / "probe.json")
+    return record

@@ -1,0 +1,60 @@
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssl_toolkit.data import Normalizer, TensorImages, epoch_order, load_data
+from ssl_toolkit.data.mnist import PACKAGED, read_idx
+from ssl_toolkit.errors import UserError
+
+
+def test_packaged_mnist_is_complete_and_offline() -> None:
+    mnist = load_data("mnist")
+    assert isinstance(mnist.train, TensorImages)
+    assert mnist.train.images.shape == (60000, 1, 28, 28) and mnist.test.images.shape == (10000, 1, 28, 28)
+    # published class counts of the MNIST training set
+    assert torch.bincount(mnist.train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert mnist.in_chans == 1 and mnist.num_classes == 10
+
+
+def test_subset_keeps_the_first_images() -> None:
+    mnist = load_data("mnist", subset=100)
+    assert len(mnist.train) == 100 and len(mnist.test) == 100
+
+
+def test_truncated_idx_file_is_a_clear_error(tmp_path: Path) -> None:
+    data = gzip.decompress((PACKAGED / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    bad = tmp_path / "labels-idx1-ubyte"
+    bad.write_bytes(data[:500])
+    with pytest.raises(UserError, match="truncated"):
+        read_idx(bad)
+
+
+def test_image_folder_with_a_stratified_split(image_folder: Path) -> None:
+    data = load_data(str(image_folder), test_fraction=0.25)
+    assert data.in_chans == 3 and data.img_size == 16 and data.num_classes == 3
+    assert len(data.train) == 27 and len(data.test) == 9
+    test_labels = sorted(data.test[i][1] for i in range(len(data.test)))
+    assert test_labels == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    image, _ = data.train[0]
+    assert image.dtype == torch.uint8 and image.shape == (3, 16, 16)
+
+
+def test_missing_data_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not a built-in dataset .* and no such path"):
+        load_data(str(tmp_path / "nowhere"))
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
+    a = torch.cat(epoch_order(100, 7, seed=3, epoch=2))
+    assert torch.equal(a, torch.cat(epoch_order(100, 7, seed=3, epoch=2)))
+    assert not torch.equal(a, torch.cat(epoch_order(100, 7, seed=3, epoch=1)))
+    assert sorted(a.tolist()) == list(range(100))
+
+
+def test_normalizer_matches_the_formula() -> None:
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 0.2)
+    expected = (x.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    assert torch.allclose(Normalizer(mean, std, torch.device("cpu"))(x), expected, atol=1e-6)
