@@ -1,4 +1,4 @@
-"""The ``ssl`` command: tasks, pretrain, probe.
+"""The ``ssl`` command: tasks, pretrain, probe, show.
 
 User mistakes (UserError) print one line, ``ssl: error: ...``, and exit with status 2.
 """
@@ -86,6 +86,33 @@ def cmd_probe(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_show(args: argparse.Namespace) -> None:
+    import torch
+
+    from ssl_toolkit.data import Normalizer, epoch_order, iterate
+    from ssl_toolkit.device import seed_everything
+    from ssl_toolkit.pretrain import build_task, open_data, resolve_config
+    from ssl_toolkit.show import save_examples, task_examples
+
+    flags = [("task.name", args.task), ("data.name", args.data), ("backbone.name", args.backbone)]
+    overrides = [(k, v) for k, v in flags if v is not None] + [cfg.parse_override(o) for o in args.overrides]
+    config = resolve_config(cfg.load_yaml(args.config) if args.config else {}, overrides)
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    seed_everything(args.seed)
+    data = open_data(config["data"])
+    task = build_task(config, data)
+    normalize = Normalizer(data.mean, data.std, torch.device("cpu"))
+    images, labels = next(iterate(data.train, epoch_order(len(data.train), args.n, args.seed, 0)[:1]))
+    meta = {"label": labels, "pixel_mean": normalize.mean, "pixel_std": normalize.std}
+    try:
+        panels, captions = task_examples(task, normalize(images), meta)
+    except ValueError as e:
+        raise UserError(f"task '{config['task']['name']}' cannot use this data: {e}") from None
+    save_examples(panels, captions, Path(args.out), title=f"{config['task']['name']} on {config['data']['name']}")
+    print(f"{len(panels)} examples of {config['task']['name']} -> {args.out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssl", description="Self-supervised pretraining and probing.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out to its configured end")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides by dotted key")
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser(
+        "show",
+        help="draw a few training examples of a task with their labels (PNG)",
+        description="Draw training examples of a task as the network sees them, with their labels.",
+    )
+    p.add_argument("--task", help="registered task name")
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--data", help="dataset name or folder; default mnist")
+    p.add_argument("--backbone", help="backbone name; default mnist_net")
+    p.add_argument("--n", type=int, default=4, help="number of images to draw examples from")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. task.num_permutations=30")
+    p.set_defaults(func=cmd_show)
 
     p = sub.add_parser(
         "probe",

@@ -47,6 +47,16 @@ def build_backbone(backbone_cfg: dict[str, Any], data: DataSource):
         raise UserError(f"backbone '{backbone_cfg['name']}': {e}") from None
 
 
+def build_task(config: dict[str, Any], data: DataSource):
+    """The configured task on a new backbone sized for ``data``."""
+    backbone = build_backbone(config["backbone"], data)
+    task_params = {k: v for k, v in config["task"].items() if k != "name"}
+    try:
+        return TASKS.get(config["task"]["name"])(backbone, **task_params)
+    except (ValueError, TypeError) as e:
+        raise UserError(f"task '{config['task']['name']}': {e}") from None
+
+
 def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
     """Run (or resume) a pretraining run described by a resolved config; returns the engine's summary."""
     has_checkpoint = (run_dir / "checkpoints" / "last.pt").exists()
@@ -56,12 +66,7 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
     device = resolve_device(train_cfg["device"])
     seed_everything(train_cfg["seed"])
     data = open_data(config["data"])
-    backbone = build_backbone(config["backbone"], data)
-    task_params = {k: v for k, v in config["task"].items() if k != "name"}
-    try:
-        task = TASKS.get(config["task"]["name"])(backbone, **task_params)
-    except (ValueError, TypeError) as e:
-        raise UserError(f"task '{config['task']['name']}': {e}") from None
+    task = build_task(config, data)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(config, run_dir / "config.yaml")
     return train(

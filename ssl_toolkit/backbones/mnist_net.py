@@ -4,6 +4,10 @@ conv1 (C->32, 3x3) -> ReLU -> conv2 (32->64, 3x3) -> ReLU -> max-pool 2 -> dropo
 -> fc1 (9216->128) -> ReLU -> dropout .5   => 128 features.
 The example's ``fc2`` (128->10) is the head: pretext tasks put their own, the seed probe a fresh 10-way one.
 Parameter names (conv1, conv2, fc1) match the example, so the seed protocol applies by name.
+
+The pooling is adaptive: at the image size the net was built for it is exactly the example's 2x2 max-pool,
+and smaller inputs (the patches and tiles of context and jigsaw tasks) still reach fc1 with the same shape,
+so one backbone serves patch tasks and full-image probes.
 """
 
 from __future__ import annotations
@@ -31,12 +35,16 @@ class MnistNet(Backbone):
         self.conv2 = nn.Conv2d(32, 64, 3, 1)
         self.dropout1 = nn.Dropout(0.25)
         self.dropout2 = nn.Dropout(0.5)
-        side = (img_size - 4) // 2
-        self.fc1 = nn.Linear(64 * side * side, 128)
+        self.pool_side = (img_size - 4) // 2
+        self.fc1 = nn.Linear(64 * self.pool_side * self.pool_side, 128)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.relu(self.conv2(x))
-        x = self.dropout1(F.max_pool2d(x, 2))
+        if x.shape[-1] == 2 * self.pool_side and x.shape[-2] == 2 * self.pool_side:
+            x = F.max_pool2d(x, 2)  # the example's pooling, at the size the net was built for
+        else:
+            x = F.adaptive_max_pool2d(x, self.pool_side)
+        x = self.dropout1(x)
         x = F.relu(self.fc1(torch.flatten(x, 1)))
         return self.dropout2(x)

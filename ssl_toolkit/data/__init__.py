@@ -1,4 +1,4 @@
-"""Datasets by name or path: ``mnist`` (built in), or a folder of images ``ROOT/<class>/<image>``."""
+"""Datasets by name or path: ``mnist`` (built in), ``eurosat-rgb``, or a folder of images ``ROOT/<class>/<image>``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from ssl_toolkit.data.mnist import load_mnist
 from ssl_toolkit.data.splits import DataSource, TensorImages
 from ssl_toolkit.errors import UserError
 
-BUILTIN = ("mnist",)
+BUILTIN = ("mnist", "eurosat-rgb")
 
 __all__ = ["DataSource", "Normalizer", "TensorImages", "epoch_order", "iterate", "load_data", "sequential_order"]
 
@@ -21,6 +21,10 @@ def load_data(
     """Resolve a built-in dataset name or a folder path; ``subset`` keeps the first N of each split."""
     if name == "mnist":
         source = load_mnist()
+    elif name == "eurosat-rgb":
+        from ssl_toolkit.data.eurosat import load_eurosat_rgb
+
+        source = load_eurosat_rgb()
     else:
         path = Path(name).expanduser()
         if not path.exists():

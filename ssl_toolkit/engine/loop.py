@@ -16,12 +16,14 @@ import torch
 from tqdm import tqdm
 
 from pretext.base import PretextTask
+from ssl_toolkit import atomic
 from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
 from ssl_toolkit.engine import checkpoint
 from ssl_toolkit.engine.metrics import MetricsLog, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
 from ssl_toolkit.errors import UserError
+from ssl_toolkit.show import save_examples, task_examples
 from ssl_toolkit.weights import save_backbone
 
 
@@ -102,7 +104,12 @@ def train(
 
     ctx = StepContext(task, optimizers, device, precision, grad_clip)
     normalize = Normalizer(data.mean, data.std, device)
+    pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
+    for name, text in getattr(task, "run_files", dict)().items():
+        atomic.write_text(run_dir / name, text)
+    if not (run_dir / "plots" / "examples.png").exists():
+        draw_examples(task, data, normalize, pixel_stats, device, seed, run_dir / "plots" / "examples.png")
     task.train()
     t_start, saved_at, first = time.time(), -1, True
     # disable=None: a bar on a terminal, none in logs (CI)
@@ -123,7 +130,7 @@ def train(
                 for group in opt.param_groups:
                     group["lr"] = group["initial_lr"] * factor
             images = normalize(images.to(device, non_blocking=pin))
-            meta = {"label": labels.to(device, non_blocking=pin)}
+            meta = {"label": labels.to(device, non_blocking=pin), **pixel_stats}
             try:
                 out = task.training_step(images, meta, ctx)
             except NonFiniteLoss as e:
@@ -170,3 +177,23 @@ def train(
     save_backbone(run_dir / "backbone.safetensors", task.backbone, {"step": str(step)})
     plot_losses(metrics.read(), run_dir / "plots" / "loss.png", title=f"{run_dir.name}")
     return {"step": step, "epoch": epoch, "finished": step >= end and (step == planned or max_steps is not None)}
+
+
+def draw_examples(
+    task: PretextTask,
+    data: DataSource,
+    normalize: Normalizer,
+    pixel_stats: dict[str, torch.Tensor],
+    device: torch.device,
+    seed: int,
+    path: Path,
+    n: int = 4,
+) -> None:
+    """A picture of a few task inputs with their labels; drawn under a forked RNG so training is unchanged."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        images, labels = next(iterate(data.train, epoch_order(len(data.train), n, seed, 0)[:1]))
+        meta = {"label": labels.to(device), **pixel_stats}
+        panels, captions = task_examples(task, normalize(images.to(device)), meta)
+    save_examples(panels, captions, path, title=f"{type(task).__name__}: training examples")

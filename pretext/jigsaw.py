@@ -1,0 +1,101 @@
+"""Jigsaw puzzles (Noroozi & Favaro, ECCV 2016): which permutation shuffled these 9 tiles?
+
+Each image gives a 3x3 grid of cells with a smaller tile at a random place inside each cell (the gap); the
+tiles are shuffled by a permutation drawn from a fixed set with large Hamming distances and normalised one by
+one. The shared backbone embeds every tile; an MLP on the 9 concatenated embeddings classifies the permutation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pretext.base import PretextTask
+from pretext.patches import normalize_tiles, random_grid_tiles
+from pretext.permutations import load_or_build
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.registry import TASKS
+
+GRID = 3
+
+
+def shuffle_tiles(tiles: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:
+    """tiles (B, 9, ...) and perms (B, 9): position i of the result holds tile perms[b, i]."""
+    return tiles[torch.arange(tiles.shape[0], device=tiles.device).unsqueeze(1), perms]
+
+
+def tile_mosaic(tiles: torch.Tensor) -> torch.Tensor:
+    """(9, C, t, t) -> (C, 3t+2, 3t+2) with a blank line between tiles, for pictures."""
+    c, t = tiles.shape[1], tiles.shape[-1]
+    canvas = torch.full((c, GRID * t + GRID - 1, GRID * t + GRID - 1), float("nan"))
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, GRID)
+        canvas[:, r * (t + 1) : r * (t + 1) + t, col * (t + 1) : col * (t + 1) + t] = tile.cpu()
+    return canvas
+
+
+class PuzzleTask(PretextTask):
+    """Shared parts of jigsaw-style tasks: the permutation set (a buffer, so checkpoints carry it) and tiling."""
+
+    def __init__(self, backbone: Backbone, num_permutations: int, permutation_seed: int, tile_fraction: float) -> None:
+        super().__init__(backbone)
+        if not 0 < tile_fraction <= 1:
+            raise ValueError(f"tile_fraction must be in (0, 1], got {tile_fraction}")
+        self.tile_fraction = tile_fraction
+        perms = torch.from_numpy(load_or_build(num_permutations, permutation_seed))
+        self.register_buffer("permutations", perms)
+
+    def puzzle(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images (B, C, S, S) -> (original tiles, shuffled tiles, labels); tiles are (B, 9, C, t, t)."""
+        tiles, _ = random_grid_tiles(images, GRID, self.tile_fraction)
+        labels = torch.randint(0, len(self.permutations), (images.shape[0],), device=images.device)
+        return tiles, shuffle_tiles(tiles, self.permutations[labels]), labels
+
+    def run_files(self) -> dict[str, str]:
+        """Files the engine writes into the run folder: the permutation set, one permutation per line."""
+        text = "\n".join(" ".join(str(int(v)) for v in p) for p in self.permutations.cpu())
+        return {"permutations.txt": text + "\n"}
+
+
+@TASKS.register("jigsaw")
+class Jigsaw(PuzzleTask):
+    """3x3 jigsaw: classify which of N max-Hamming permutations shuffled the tiles (Noroozi & Favaro 2016)."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_permutations: int = 100,
+        permutation_seed: int = 0,
+        tile_fraction: float = 0.85,
+        hidden: int = 512,
+    ) -> None:
+        """tile_fraction: tile side / cell side (the rest of the cell is the gap and the jitter range)."""
+        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction)
+        self.head = nn.Sequential(
+            nn.Linear(GRID * GRID * backbone.num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_permutations)
+        )
+
+    def build_inputs(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (B, C, S, S) -> shuffled, per-tile normalised tiles (B, 9, C, t, t) and labels (B,)."""
+        _, shuffled, labels = self.puzzle(images)
+        return normalize_tiles(shuffled), labels
+
+    def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        tiles, labels = self.build_inputs(images, meta)
+        b = tiles.shape[0]
+        logits = self.head(self.backbone(tiles.flatten(0, 1)).view(b, -1))
+        loss = F.cross_entropy(logits.float(), labels)
+        return {"loss": loss, "acc": (logits.argmax(1) == labels).float().mean().detach()}
+
+    def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
+        """Per image: the shuffled puzzle as the net sees it, and the same tiles put back by the label."""
+        tiles, labels = self.build_inputs(images, meta)
+        panels, captions = [], []
+        for shuffled, label in zip(tiles, labels.tolist()):
+            perm = self.permutations[label]
+            solved = torch.empty_like(shuffled)
+            solved[perm] = shuffled
+            panels += [tile_mosaic(shuffled), tile_mosaic(solved)]
+            captions += [f"perm #{label}: {''.join(map(str, perm.tolist()))}", "solved by the label"]
+        return panels, captions

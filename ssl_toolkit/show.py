@@ -1,0 +1,58 @@
+"""Pictures of a task's training examples with their labels, so a person can check a puzzle by eye.
+
+Tasks that define ``examples(images, meta) -> (panels, captions)`` get their own drawing (puzzles, patch
+layouts); other classification tasks show their inputs with the target class. NaN pixels are drawn blank.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ssl_toolkit import atomic
+
+
+def task_examples(
+    task: torch.nn.Module, images: torch.Tensor, meta: dict[str, torch.Tensor]
+) -> tuple[list[torch.Tensor], list[str]]:
+    with torch.no_grad():
+        if hasattr(task, "examples"):
+            return task.examples(images, meta)
+        inputs, targets = task.build_inputs(images, meta)
+        return [x.cpu() for x in inputs], [f"label {int(t)}" for t in targets]
+
+
+def _displayable(panel: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) any range -> (H, W, 3) in [0, 1], min-max scaled per panel, NaN -> white; >3 channels: first 3."""
+    x = panel.float()
+    if x.shape[0] >= 3:
+        x = x[:3]
+    else:
+        x = x[:1].expand(3, -1, -1)
+    valid = ~torch.isnan(x)
+    lo = x[valid].min() if valid.any() else torch.tensor(0.0)
+    hi = x[valid].max() if valid.any() else torch.tensor(1.0)
+    x = (x - lo) / (hi - lo).clamp_min(1e-8)
+    return torch.where(valid, x, torch.ones_like(x)).permute(1, 2, 0).clamp(0, 1)
+
+
+def save_examples(panels: list[torch.Tensor], captions: list[str], path: Path, title: str, columns: int = 4) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(panels)
+    rows = (n + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, panel, caption in zip(axes.flat, panels, captions):
+        ax.imshow(_displayable(panel).numpy(), interpolation="nearest")
+        ax.set_title(caption, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,131 @@
+"""Context, jigsaw and damaged jigsaw: inputs checked against independent, per-sample references."""
+
+import pytest
+import torch
+
+from pretext.context import OFFSETS, ContextPrediction
+from pretext.damaged_jigsaw import DamagedJigsaw
+from pretext.jigsaw import Jigsaw
+from pretext.patches import cut_windows, normalize_tiles, random_grid_tiles
+from ssl_toolkit.backbones import create_backbone
+
+
+def coordinate_images(b: int, side: int) -> torch.Tensor:
+    """Channel 0 = row index, channel 1 = column index, channel 2 = image index: every pixel knows its place."""
+    rows = torch.arange(side).view(1, side, 1).expand(b, side, side)
+    cols = torch.arange(side).view(1, 1, side).expand(b, side, side)
+    idx = torch.arange(b).view(b, 1, 1).expand(b, side, side)
+    return torch.stack([rows, cols, idx], dim=1).float()
+
+
+def test_cut_windows_matches_slicing() -> None:
+    x = torch.randn(3, 2, 12, 12)
+    top, left = torch.randint(0, 8, (3, 4)), torch.randint(0, 8, (3, 4))
+    w = cut_windows(x, top, left, 5)
+    for b in range(3):
+        for k in range(4):
+            t, s = int(top[b, k]), int(left[b, k])
+            assert torch.equal(w[b, k], x[b, :, t : t + 5, s : s + 5])
+
+
+def test_grid_tiles_sit_inside_their_cells() -> None:
+    side = 64
+    x = coordinate_images(8, side)
+    tiles, t = random_grid_tiles(x, 3, 0.85)
+    cell = side // 3
+    assert t == round(cell * 0.85)
+    slack = side - 3 * cell
+    for b in range(8):
+        for i in range(9):
+            r, c = divmod(i, 3)
+            tile = tiles[b, i]
+            top, left = int(tile[0, 0, 0]), int(tile[1, 0, 0])
+            assert torch.equal(tile, x[b, :, top : top + t, left : left + t])  # a contiguous window
+            assert r * cell <= top - 0 and top + t <= (r + 1) * cell + slack
+            assert c * cell <= left and left + t <= (c + 1) * cell + slack
+            assert int(tile[2, 0, 0]) == b
+
+
+def test_undoing_the_label_permutation_restores_the_tiles() -> None:
+    torch.manual_seed(0)
+    task = Jigsaw(create_backbone("mnist_net", 3, 64), num_permutations=30)
+    x = coordinate_images(16, 64)
+    torch.manual_seed(1)
+    tiles, _ = random_grid_tiles(x, 3, 0.85)
+    torch.manual_seed(1)
+    original, shuffled, labels = task.puzzle(x)
+    assert torch.equal(original, tiles)
+    for b in range(16):
+        perm = task.permutations[labels[b]].tolist()
+        restored = [None] * 9
+        for pos, src in enumerate(perm):
+            restored[src] = shuffled[b, pos]
+        assert all(torch.equal(restored[i], original[b, i]) for i in range(9))
+    inputs, _ = task.build_inputs(x, {})
+    assert torch.allclose(inputs, normalize_tiles(shuffled))
+    assert inputs.mean(dim=(-2, -1)).abs().max() < 1e-4
+
+
+def test_every_neighbour_label_maps_to_its_offset() -> None:
+    torch.manual_seed(0)
+    side = 64
+    task = ContextPrediction(create_backbone("mnist_net", 3, 64))
+    patch, gap, jitter = task.geometry(side)
+    patches, labels = task.build_inputs(coordinate_images(400, side), {})
+    assert set(labels.tolist()) == set(range(8))
+    for pair, label in zip(patches, labels.tolist()):
+        (cy, cx), (ny, nx) = [(int(p[0, 0, 0]), int(p[1, 0, 0])) for p in pair]
+        dy, dx = OFFSETS[label]
+        step = patch + gap
+        # positions differ by one step in the labelled direction, up to the two patches' jitter
+        assert abs((ny - cy) - dy * step) <= 2 * jitter and abs((nx - cx) - dx * step) <= 2 * jitter
+        if dy == 0:
+            assert abs(ny - cy) <= 2 * jitter
+        else:
+            assert (ny - cy) * dy >= patch  # no overlap with the centre across the gap
+
+
+@pytest.mark.parametrize(
+    ("task_cls", "side", "message"),
+    [
+        (Jigsaw, 5, "5x5 px are too small for a 3x3 grid"),
+        (ContextPrediction, 5, "5x5 px are too small for context patches"),
+    ],
+)
+def test_too_small_images_name_the_sizes(task_cls, side: int, message: str) -> None:
+    kwargs = {"num_permutations": 10} if task_cls is Jigsaw else {}
+    task = task_cls(create_backbone("mnist_net", 1, 28), **kwargs)
+    with pytest.raises(ValueError, match=message):
+        task.build_inputs(torch.randn(2, 1, side, side), {})
+
+
+def test_colour_drop_keeps_one_channel() -> None:
+    torch.manual_seed(0)
+    task = ContextPrediction(create_backbone("mnist_net", 3, 64), color_drop=True)
+    x = torch.randn(32, 3, 64, 64) * 5
+    patches, _ = task.build_inputs(x, {})
+    big = patches.abs().flatten(3).amax(-1) > 0.5  # (B, 2, C): channels that are not faint noise
+    assert (big.sum(-1) == 1).all()
+
+
+def test_damaged_jigsaw_inputs_and_losses() -> None:
+    torch.manual_seed(0)
+    task = DamagedJigsaw(create_backbone("mnist_net", 3, 64), num_permutations=30)
+    x = torch.rand(4, 3, 64, 64)
+    meta = {"pixel_mean": torch.zeros(1, 3, 1, 1), "pixel_std": torch.ones(1, 3, 1, 1)}
+    out = task.build_inputs(x, meta)
+    tiles = out["tiles"]
+    for b in range(4):
+        assert (tiles[b, out["missing"][b]] == 0).all()
+        present = [i for i in range(9) if i != out["missing"][b]]
+        assert all(torch.allclose(tiles[b, i, 0], tiles[b, i, 1], atol=1e-4) for i in present)  # gray
+    assert out["color_target"].shape == (4, 9, 2, 4, 4) and out["inpaint_target"].shape == (4, 3, 8, 8)
+    result = task(x, meta)
+    assert {"jigsaw_loss", "inpaint_loss", "color_loss"} <= result.keys()
+
+
+def test_damaged_jigsaw_on_one_channel_turns_colorization_off(capsys) -> None:
+    task = DamagedJigsaw(create_backbone("mnist_net", 1, 28), num_permutations=10)
+    assert "colorization is switched off" in capsys.readouterr().err
+    out = task(torch.randn(3, 1, 28, 28), {})
+    assert "color_loss" not in out and torch.isfinite(out["loss"])
