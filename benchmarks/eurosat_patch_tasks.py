@@ -69,14 +69,31 @@ def main() -> None:
     rand = out / "random-init"
     t = 0.0
     if not (rand / "probe.json").exists():
-        t = run(["probe", "--random-init", "--backbone", "resnet18", "--data", "eurosat-rgb", "--protocol", "linear",
-                 "--seed", s, "--out", str(rand)], log)
+        t = run(
+            [
+                "probe",
+                "--random-init",
+                "--backbone",
+                "resnet18",
+                "--data",
+                "eurosat-rgb",
+                "--protocol",
+                "linear",
+                "--seed",
+                s,
+                "--out",
+                str(rand),
+            ],
+            log,
+        )
     rows.append(("random-init", json.loads((rand / "probe.json").read_text())["accuracy"], None, "-", 0.0, t))
     for task in TASKS:
         run_dir = out / task
         t_pre = t_probe = 0.0
         if not (run_dir / "backbone.safetensors").exists():
-            t_pre = run(["pretrain", "--config", f"configs/{task}_eurosat.yaml", "--seed", s, "--out", str(run_dir)], log)
+            t_pre = run(
+                ["pretrain", "--config", f"configs/{task}_eurosat.yaml", "--seed", s, "--out", str(run_dir)], log
+            )
         result = run_dir / "probes" / f"linear-seed{s}" / "probe.json"
         if not result.exists():
             t_probe = run(["probe", "--run", str(run_dir), "--protocol", "linear", "--seed", s], log)
@@ -92,7 +109,9 @@ def main() -> None:
     ]
     for name, acc, pre, chance, tp, tq in rows:
         pre_s = f"{pre:.3f}" if pre is not None else "-"
-        lines.append(f"| {name} | {acc:.2f} | {'yes' if acc > 70 else 'no'} | {pre_s} | {chance} | {tp:.0f} | {tq:.0f} |")
+        lines.append(
+            f"| {name} | {acc:.2f} | {'yes' if acc > 70 else 'no'} | {pre_s} | {chance} | {tp:.0f} | {tq:.0f} |"
+        )
     table = "\n".join(lines)
     print("\n" + table)
     out.mkdir(parents=True, exist_ok=True)

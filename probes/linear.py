@@ -26,6 +26,8 @@ class LinearProbe:
     def __init__(self, epochs: int = 30, batch_size: int = 1024, lr: float = 1e-2, weight_decay: float = 1e-4) -> None:
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        if lr <= 0 or weight_decay < 0:
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr} and {weight_decay}")
         self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
 
     def run(self, backbone: Backbone, data: DataSource, device: torch.device, seed: int) -> dict[str, Any]:

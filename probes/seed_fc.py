@@ -3,7 +3,8 @@
 
 With ``mnist_net`` this retrains ``fc1`` and the new ``fc2`` on frozen ``conv1``/``conv2``, in train mode
 (dropout on), exactly as the seed experiment did: batch 64, Adadelta lr 1.0, StepLR gamma 0.7, log-softmax +
-NLL loss. On backbones with no ``fc*`` parameters (most timm models) only the new ``fc2`` trains.
+NLL loss. On backbones with no ``fc*`` parameters (most timm models) only the new ``fc2`` trains, and their
+frozen batch-norm layers stay in eval mode so that "frozen" also holds for their running statistics.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ class SeedFcProbe:
     def __init__(
         self, epochs: int = 1, batch_size: int = 64, lr: float = 1.0, gamma: float = 0.7, test_batch_size: int = 1000
     ) -> None:
-        if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+        if min(epochs, batch_size, test_batch_size) < 1:
+            raise ValueError(
+                f"epochs, batch_size and test_batch_size must be >= 1, got {epochs}, {batch_size}, {test_batch_size}"
+            )
+        if lr <= 0 or gamma <= 0:
+            raise ValueError(f"lr and gamma must be > 0, got {lr} and {gamma}")
         self.epochs, self.batch_size, self.lr, self.gamma = epochs, batch_size, lr, gamma
         self.test_batch_size = test_batch_size
 
@@ -48,7 +53,12 @@ class SeedFcProbe:
         normalize = Normalizer(data.mean, data.std, device)
         t0 = time.time()
         for epoch in range(self.epochs):
-            model.train()
+            model.train()  # dropout on, as in the seed
+            for module in backbone.modules():  # but frozen batch-norm layers keep their statistics
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
+                    p.requires_grad for p in module.parameters()
+                ):
+                    module.eval()
             order = epoch_order(len(data.train), self.batch_size, seed, epoch)
             for images, labels in tqdm(
                 iterate(data.train, order), total=len(order), desc=f"seed-fc epoch {epoch + 1}", disable=None

@@ -27,6 +27,27 @@ def cmd_tasks(args: argparse.Namespace) -> None:
         print(f"  {name:<16} {PROBES.summary(name)}")
 
 
+# keys that may change when a run is resumed; anything else would make the checkpoint mean something else
+RESUMABLE_KEYS = {
+    "train.max_steps",
+    "train.epochs",
+    "train.log_every",
+    "train.checkpoint_every",
+    "train.device",
+    "data.num_workers",
+}
+
+
+def check_resume_overrides(saved: dict, new: dict, overrides: list[tuple[str, object]]) -> None:
+    old_flat, new_flat = cfg.flatten(saved), cfg.flatten(new)
+    for key, _ in overrides:
+        if key not in RESUMABLE_KEYS and old_flat.get(key) != new_flat.get(key):
+            raise UserError(
+                f"cannot change {key} when resuming (the run used {old_flat.get(key)!r}); resuming may change "
+                f"only {', '.join(sorted(RESUMABLE_KEYS))}; start a new run with another --out"
+            )
+
+
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from ssl_toolkit.pretrain import default_run_dir, pretrain, resolve_config
 
@@ -48,10 +69,13 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         saved = Path(args.out) / "config.yaml"
         if not saved.is_file():
             raise UserError(f"--resume: {args.out} holds no run (no config.yaml)")
-        file_values = cfg.load_yaml(saved)
+        saved_config = resolve_config(cfg.load_yaml(saved), [])
+        config = resolve_config(cfg.load_yaml(saved), overrides)
+        check_resume_overrides(saved_config, config, overrides)
+        if not any(k == "train.max_steps" for k, _ in overrides):
+            config["train"]["max_steps"] = None  # a cap applies to the invocation that set it
     else:
-        file_values = cfg.load_yaml(args.config) if args.config else {}
-    config = resolve_config(file_values, overrides)
+        config = resolve_config(cfg.load_yaml(args.config) if args.config else {}, overrides)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     summary = pretrain(config, run_dir, resume=args.resume)
     print(
@@ -113,9 +137,17 @@ def cmd_show(args: argparse.Namespace) -> None:
     print(f"{len(panels)} examples of {config['task']['name']} -> {args.out}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the toolkit's one-line error format (and exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"ssl: error: {self.prog.removeprefix('ssl ')}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssl", description="Self-supervised pretraining and probing.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="ssl", description="Self-supervised pretraining and probing.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("tasks", help="list registered tasks, learners, backbones and probes")
     p.set_defaults(func=cmd_tasks)
@@ -174,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a malformed command line (2, already reported on one line)
+        return int(e.code or 0)
     try:
         args.func(args)
     except UserError as e:

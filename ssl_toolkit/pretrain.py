@@ -59,6 +59,8 @@ def build_task(config: dict[str, Any], data: DataSource):
 
 def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
     """Run (or resume) a pretraining run described by a resolved config; returns the engine's summary."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {run_dir} is a file; a run needs a folder")
     has_checkpoint = (run_dir / "checkpoints" / "last.pt").exists()
     if has_checkpoint and not resume:
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")

@@ -16,6 +16,8 @@ from ssl_toolkit.registry import PROBES
 from ssl_toolkit.weights import load_backbone_weights
 
 DATA_KEYS = ("data.name", "data.subset", "data.image_size", "data.test_fraction")
+# a probe measures on the whole test set unless told otherwise, even when the run was pretrained on a subset
+INHERITED_DATA_KEYS = ("data.name", "data.image_size", "data.test_fraction")
 
 
 def resolve_probe_config(
@@ -27,7 +29,11 @@ def resolve_probe_config(
     flat = {k: spec.default for k, spec in schema.items()}
     if run_config is not None:
         run_flat = cfg.flatten(run_config)
-        flat.update({k: run_flat[k] for k in DATA_KEYS if k in run_flat})
+        flat.update({k: run_flat[k] for k in INHERITED_DATA_KEYS if k in run_flat})
+        try:
+            flat = cfg.apply(schema, flat, {k: flat[k] for k in INHERITED_DATA_KEYS})
+        except UserError as e:
+            raise UserError(f"the run's config.yaml: {e}") from None
     return cfg.unflatten(cfg.apply(schema, flat, dict(overrides)))
 
 
@@ -51,7 +57,10 @@ def probe(
     run_config = read_run_config(run_dir) if run_dir is not None else None
     probe_cfg = resolve_probe_config(protocol, run_config, overrides)
     if run_config is not None:
-        backbone_cfg = dict(run_config.get("backbone", {}))
+        backbone_cfg = run_config.get("backbone")
+        if not isinstance(backbone_cfg, dict) or not isinstance(backbone_cfg.get("name"), str):
+            raise UserError(f"{run_dir / 'config.yaml'}: expected a backbone section with a name")
+        backbone_cfg = dict(backbone_cfg)
         if backbone_name is not None and backbone_name != backbone_cfg.get("name"):
             raise UserError(f"--backbone {backbone_name} differs from the run's backbone {backbone_cfg.get('name')}")
     else:

@@ -14,11 +14,21 @@ def test_tasks_lists_every_registry(ssl) -> None:
         assert name in out
 
 
-@pytest.mark.parametrize("command", ["pretrain", "probe", "tasks"])
-def test_help(ssl, command: str) -> None:
-    with pytest.raises(SystemExit) as e:
-        ssl(command, "--help")
-    assert e.value.code == 0
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [
+        ("pretrain", ["--task", "--config", "--data", "--backbone", "--epochs", "--max-steps", "--batch-size", "--seed",
+                      "--out", "--resume", "key=value"]),
+        ("probe", ["--run", "--random-init", "--backbone", "--data", "--protocol", "--epochs", "--seed", "--out"]),
+        ("show", ["--task", "--data", "--out"]),
+        ("tasks", []),
+    ],
+)
+def test_help_shows_the_contract_flags(ssl, command: str, flags: list[str]) -> None:
+    code, out, _ = ssl(command, "--help")
+    assert code == 0 and out.startswith(f"usage: ssl {command}")
+    for flag in flags:
+        assert flag in out, flag
 
 
 @pytest.mark.parametrize(
@@ -34,6 +44,11 @@ def test_help(ssl, command: str) -> None:
         (["probe"], "give exactly one of --run"),
         (["probe", "--run", "/no/such/run"], "/no/such/run is not a run folder"),
         (["probe", "--random-init", "--backbone", "resnet-18"], "unknown backbone 'resnet-18'"),
+        (["pretrain", "--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
+        (["probe", "--protocol", "knnn"], "argument --protocol: invalid choice: 'knnn'"),
+        (["bench"], "invalid choice: 'bench'"),
+        (["pretrain", "optim.grad_clip=0"], "optim.grad_clip: expected a value >= 1e-12"),
+        (["probe", "--random-init", "--backbone", "mnist_net", "probe.lr=-1"], "lr must be > 0"),
     ],
 )
 def test_user_mistakes_are_one_line_errors(ssl, args: list[str], message: str) -> None:

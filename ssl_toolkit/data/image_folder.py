@@ -1,5 +1,7 @@
 """Any folder of images laid out as ``ROOT/<class>/<image>`` (torchvision ``ImageFolder``).
 
+Images are read as RGB (torchvision's default loader converts every mode, greyscale included, to RGB).
+
 If ROOT has ``train/`` and ``test/`` subfolders they are the splits; otherwise a stratified split with a fixed
 seed (independent of the training seed, so pretraining and probing agree on it) holds out the test images.
 """
@@ -34,9 +36,10 @@ class _Uint8Folder(Dataset):
         return len(self.folder)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        image, label = self.folder[i]
-        if image.shape[0] == 4:  # RGBA -> RGB
-            image = image[:3]
+        try:
+            image, label = self.folder[i]
+        except (OSError, ValueError) as e:
+            raise UserError(f"{self.folder.samples[i][0]}: cannot read image ({e})") from None
         return image, label
 
 
@@ -59,14 +62,19 @@ def load_image_folder(root: Path, image_size: int | None, test_fraction: float, 
         train: Dataset = _Uint8Folder(root / "train", image_size)
         test: Dataset = _Uint8Folder(root / "test", image_size)
         classes = train.classes  # type: ignore[attr-defined]
+        if test.classes != classes:  # type: ignore[attr-defined]
+            raise UserError(f"{root}: train/ and test/ hold different class folders ({classes} vs {test.classes})")
     else:
         full = _Uint8Folder(root, image_size)
         if not 0 < test_fraction < 1:
             raise UserError(f"data.test_fraction must be in (0, 1), got {test_fraction}")
         indices = list(range(len(full)))
-        train_idx, test_idx = train_test_split(
-            indices, test_size=test_fraction, random_state=split_seed, stratify=full.targets
-        )
+        try:
+            train_idx, test_idx = train_test_split(
+                indices, test_size=test_fraction, random_state=split_seed, stratify=full.targets
+            )
+        except ValueError as e:
+            raise UserError(f"{root}: cannot split {len(full)} images into train and test by class ({e})") from None
         train, test, classes = Subset(full, train_idx), Subset(full, test_idx), full.classes
     mean, std, chans, size = _channel_stats(train)
     return DataSource(

@@ -42,6 +42,9 @@ def iterate(
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=False,
+        # its own generator: creating the iterator must not draw from the global RNG, or a resumed run's
+        # task randomness would differ from an uninterrupted run's
+        generator=torch.Generator().manual_seed(0),
     )
     for images, labels in loader:
         yield images, torch.as_tensor(labels)

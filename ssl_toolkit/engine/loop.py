@@ -19,7 +19,7 @@ from pretext.base import PretextTask
 from ssl_toolkit import atomic
 from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
 from ssl_toolkit.engine import checkpoint
-from ssl_toolkit.engine.metrics import MetricsLog, plot_losses
+from ssl_toolkit.engine.metrics import MetricsLog, RunningMeans, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
 from ssl_toolkit.errors import UserError
@@ -69,24 +69,24 @@ def train(
     lr_factor = lr_schedule(schedule, 1.0, planned, steps_per_epoch, warmup_steps, gamma)
 
     step = epoch = batch = 0
-    epoch_sums: dict[str, float] = {}
-    sums: dict[str, torch.Tensor] = {}  # metrics of the log window in progress
-    count = 0
-    if resume and (ckpt_dir / "last.pt").exists():
-        state = checkpoint.load(ckpt_dir / "last.pt")
+    window, epoch_means = RunningMeans(), RunningMeans()  # the log window and the epoch in progress
+    ctx = StepContext(task, optimizers, device, precision, grad_clip)
+    last = ckpt_dir / "last.pt"
+    if resume and last.exists():
+        state = checkpoint.load(last)
         try:
             task.load_state_dict(state["model"])
             for name, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise UserError(
-                f"{ckpt_dir / 'last.pt'} does not match this task and backbone ({str(e).splitlines()[0]})"
-            ) from None
-        step, epoch, batch, epoch_sums = state["step"], state["epoch"], state["batch"], state["epoch_sums"]
-        count = state["window"]["count"]
-        sums = {k: torch.tensor(v, device=device) for k, v in state["window"]["sums"].items()}
-        checkpoint.set_rng_state(state["rng"])
-        metrics.truncate_after(step)
+            step, epoch, batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
+            window.load(state["window"], device)
+            epoch_means.load(state["epoch_means"], device)
+            ctx.steps_taken = dict(state["steps_taken"])
+            checkpoint.set_rng_state(state["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"{last} does not match this task and backbone ({first_line})") from None
+    metrics.truncate_after(step)
 
     def save_checkpoint(*names: str) -> None:
         state = {
@@ -95,14 +95,33 @@ def train(
             "step": step,
             "epoch": epoch,
             "batch": batch,
-            "epoch_sums": epoch_sums,
-            "window": {"count": count, "sums": {k: v.item() for k, v in sums.items()}},
+            "window": window.state(),
+            "epoch_means": epoch_means.state(),
+            "steps_taken": dict(ctx.steps_taken),
             "rng": checkpoint.rng_state(),
         }
         for name in names:
             checkpoint.save(ckpt_dir / name, state)
 
-    ctx = StepContext(task, optimizers, device, precision, grad_clip)
+    def log_window(reset: bool = True) -> None:
+        record = window.means()
+        if not record:
+            return
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
+        factor = lr_factor[step - 1]
+        metrics.write(
+            {
+                "kind": "step",
+                "step": step,
+                "epoch": epoch,
+                "lr": lr * factor,
+                **record,
+                "elapsed_s": round(time.time() - t_start, 2),
+            }
+        )
+        if reset:
+            window.reset()
+
     normalize = Normalizer(data.mean, data.std, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
@@ -141,42 +160,32 @@ def train(
                 if first:  # the first step checks that task and data fit together
                     raise UserError(f"task cannot use this data: {e}") from None
                 raise
-            step, batch, count, first = step + 1, batch + 1, count + 1, False
-            for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + v.detach().float()
+            step, batch, first = step + 1, batch + 1, False
+            window.add(out)
+            epoch_means.add(out)
             bar.update(1)
-            if step % log_every == 0 or step == planned:
-                record = {k: v.item() / count for k, v in sums.items()}
-                for k, v in record.items():
-                    epoch_sums[k] = epoch_sums.get(k, 0.0) + v * count
-                epoch_sums["_n"] = epoch_sums.get("_n", 0.0) + count
-                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
-                metrics.write(
-                    {
-                        "kind": "step",
-                        "step": step,
-                        "epoch": epoch,
-                        "lr": lr * factor,
-                        **record,
-                        "elapsed_s": round(time.time() - t_start, 2),
-                    }
-                )
-                sums, count = {}, 0
+            if step % log_every == 0:
+                log_window()
             if checkpoint_every and step % checkpoint_every == 0:
                 save_checkpoint("last.pt")
                 saved_at = step
         if batch >= steps_per_epoch:
-            n = epoch_sums.pop("_n", 0.0) or 1.0
-            metrics.write({"kind": "epoch", "step": step, "epoch": epoch, **{k: v / n for k, v in epoch_sums.items()}})
-            epoch, batch, epoch_sums = epoch + 1, 0, {}
+            log_window()  # the epoch's last steps
+            metrics.write({"kind": "epoch", "step": step, "epoch": epoch, **epoch_means.means()})
+            epoch, batch = epoch + 1, 0
+            epoch_means.reset()
             save_checkpoint("last.pt", f"epoch_{epoch:04d}.pt")
             saved_at = step
+    if step == end and window.count:
+        # stopped by --max-steps mid-window: show the partial window, but keep it open in the checkpoint so a
+        # resumed run logs exactly the records an uninterrupted run would (plus this one)
+        log_window(reset=False)
     bar.close()
     if saved_at != step:
         save_checkpoint("last.pt")
     save_backbone(run_dir / "backbone.safetensors", task.backbone, {"step": str(step)})
     plot_losses(metrics.read(), run_dir / "plots" / "loss.png", title=f"{run_dir.name}")
-    return {"step": step, "epoch": epoch, "finished": step >= end and (step == planned or max_steps is not None)}
+    return {"step": step, "epoch": epoch, "end": end, "planned": planned}
 
 
 def draw_examples(

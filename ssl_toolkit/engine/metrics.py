@@ -6,7 +6,36 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ssl_toolkit import atomic
+
+
+class RunningMeans:
+    """Sums of per-step metrics, kept on the device until read (no sync per step), and their count."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v.detach().float()
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: v.item() / self.count for k, v in self.sums.items()} if self.count else {}
+
+    def reset(self) -> None:
+        self.sums, self.count = {}, 0
+
+    def state(self) -> dict[str, Any]:
+        """For checkpoints: float32 sums round-trip exactly through Python floats."""
+        return {"count": self.count, "sums": {k: float(v) for k, v in self.sums.items()}}
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        self.count = int(state["count"])
+        self.sums = {k: torch.tensor(v, dtype=torch.float32, device=device) for k, v in state["sums"].items()}
 
 
 class MetricsLog:
@@ -19,9 +48,10 @@ class MetricsLog:
         self.path = path
 
     def truncate_after(self, step: int) -> None:
+        """Drop records after ``step`` (step 0: start afresh, dropping a killed run's lines)."""
         if not self.path.exists():
             return
-        kept = [line for line in self.read() if line.get("step", 0) <= step]
+        kept = [line for line in self.read() if 0 < line.get("step", 0) <= step]
         atomic.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def read(self) -> list[dict[str, Any]]:

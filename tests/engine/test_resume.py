@@ -1,5 +1,6 @@
 """A run stopped after N steps and resumed ends bit-identical to an uninterrupted run (on CPU)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,11 @@ from safetensors.torch import load_file
 from ssl_toolkit.weights import state_equal
 
 TINY = ["data.subset=200", "train.batch_size=8", "train.epochs=2", "train.log_every=5"]  # 25 steps per epoch
+
+
+def records(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in lines]
 
 
 @pytest.mark.parametrize("task", ["transpose", "rotation"])
@@ -20,12 +26,38 @@ def test_stop_and_resume_equals_uninterrupted(ssl, tmp_path: Path, task: str) ->
     assert code == 0 and "step 40" in out
     a, b = load_file(str(whole / "backbone.safetensors")), load_file(str(parts / "backbone.safetensors"))
     assert state_equal(a, b)
+    # the same records, each step once; the interrupted run also shows its partial windows at 12 and 31
+    interrupted = records(parts)
+    assert [r["step"] for r in interrupted] == sorted(r["step"] for r in interrupted)
+    assert [r for r in interrupted if r["step"] not in (12, 31)] == records(whole)
+    assert {r["step"] for r in interrupted if r["kind"] == "step"} >= {12, 31}
 
-    # the metrics of the resumed run are the same steps, each logged once
-    def records(run: Path) -> list[str]:
-        return [line.split('"elapsed_s"')[0] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
-    assert records(whole) == records(parts)
+def test_resume_of_an_image_folder_run_is_exact(ssl, image_folder: Path, tmp_path: Path) -> None:
+    args = ["--data", image_folder, "train.batch_size=4", "train.epochs=2", "task.p=0.5"]
+    assert ssl("pretrain", "--max-steps", 12, "--out", tmp_path / "whole", *args)[0] == 0
+    assert ssl("pretrain", "--max-steps", 5, "--out", tmp_path / "parts", *args)[0] == 0
+    assert ssl("pretrain", "--resume", "--max-steps", 12, "--out", tmp_path / "parts")[0] == 0
+    a = load_file(str(tmp_path / "whole" / "backbone.safetensors"))
+    assert state_equal(a, load_file(str(tmp_path / "parts" / "backbone.safetensors")))
+
+
+def test_resume_without_a_cap_runs_to_the_configured_end(ssl, tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    assert ssl("pretrain", "--max-steps", 3, "--out", run, *TINY)[0] == 0
+    code, out, _ = ssl("pretrain", "--resume", "--out", run)
+    assert code == 0 and "step 50, epoch 2" in out
+
+
+def test_resume_refuses_settings_that_change_the_run(ssl, tmp_path: Path) -> None:
+    run = tmp_path / "r"
+    assert ssl("pretrain", "--max-steps", 3, "--out", run, *TINY)[0] == 0
+    saved = (run / "config.yaml").read_text()
+    code, _, err = ssl("pretrain", "--resume", "--out", run, "--batch-size", 16)
+    assert code == 2 and "cannot change train.batch_size when resuming" in err
+    code, _, err = ssl("pretrain", "--resume", "--out", run, "optim.name=sgd")
+    assert code == 2 and "cannot change optim.name" in err
+    assert (run / "config.yaml").read_text() == saved
 
 
 def test_without_resume_an_existing_run_is_not_overwritten(ssl, tmp_path: Path) -> None:
