@@ -137,6 +137,14 @@ def cmd_show(args: argparse.Namespace) -> None:
     print(f"{len(panels)} examples of {config['task']['name']} -> {args.out}")
 
 
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """What a run is made of: task, config file, data, backbone (shared by pretrain and show)."""
+    p.add_argument("--task", help="registered task name (see `ssl tasks`); default transpose")
+    p.add_argument("--config", help="YAML config file (see configs/)")
+    p.add_argument("--data", help="mnist, eurosat-rgb or a folder of images ROOT/<class>/<image>; default mnist")
+    p.add_argument("--backbone", help="mnist_net or any timm model name; default mnist_net")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the toolkit's one-line error format (and exit status 2)."""
 
@@ -158,10 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pretrain a backbone. Trailing key=value pairs override any config key by its "
         "dotted path, e.g. optim.lr=0.01 task.p=0.5.",
     )
-    p.add_argument("--task", help="registered task name (see `ssl tasks`); default transpose")
-    p.add_argument("--config", help="YAML config file (see configs/)")
-    p.add_argument("--data", help="built-in dataset name (mnist) or a folder of images; default mnist")
-    p.add_argument("--backbone", help="mnist_net or any timm model name; default mnist_net")
+    add_run_arguments(p)
     p.add_argument("--epochs", type=int, help="epochs to train")
     p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in all")
     p.add_argument("--batch-size", type=int, help="images per batch")
@@ -176,10 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw a few training examples of a task with their labels (PNG)",
         description="Draw training examples of a task as the network sees them, with their labels.",
     )
-    p.add_argument("--task", help="registered task name")
-    p.add_argument("--config", help="YAML config file")
-    p.add_argument("--data", help="dataset name or folder; default mnist")
-    p.add_argument("--backbone", help="backbone name; default mnist_net")
+    add_run_arguments(p)
     p.add_argument("--n", type=int, default=4, help="number of images to draw examples from")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="PNG file to write")

@@ -17,8 +17,22 @@ def test_tasks_lists_every_registry(ssl) -> None:
 @pytest.mark.parametrize(
     ("command", "flags"),
     [
-        ("pretrain", ["--task", "--config", "--data", "--backbone", "--epochs", "--max-steps", "--batch-size", "--seed",
-                      "--out", "--resume", "key=value"]),
+        (
+            "pretrain",
+            [
+                "--task",
+                "--config",
+                "--data",
+                "--backbone",
+                "--epochs",
+                "--max-steps",
+                "--batch-size",
+                "--seed",
+                "--out",
+                "--resume",
+                "key=value",
+            ],
+        ),
         ("probe", ["--run", "--random-init", "--backbone", "--data", "--protocol", "--epochs", "--seed", "--out"]),
         ("show", ["--task", "--data", "--out"]),
         ("tasks", []),
