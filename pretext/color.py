@@ -45,10 +45,16 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return linear_to_srgb(_mix(torch.linalg.inv(_RGB_TO_XYZ.double()).to(lab), xyz))
 
 
+def gray_level(rgb: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) sRGB -> (..., 1, H, W): the sRGB level of the gray with the same L* as each pixel.
+
+    L* depends on the luminance Y alone, and a neutral colour of luminance Y has linear R = G = B = Y, so the
+    gray is sRGB(Y): no round trip through Lab is needed.
+    """
+    y = torch.einsum("j,...jhw->...hw", _RGB_TO_XYZ[1].to(rgb), srgb_to_linear(rgb))
+    return linear_to_srgb(y).unsqueeze(-3)
+
+
 def luminance_gray(rgb: torch.Tensor) -> torch.Tensor:
     """Decolorize: the sRGB image whose every channel is the gray with the same L* (a* = b* = 0)."""
-    lab = rgb_to_lab(rgb)
-    lab = torch.stack(
-        [lab[..., 0, :, :], torch.zeros_like(lab[..., 1, :, :]), torch.zeros_like(lab[..., 2, :, :])], dim=-3
-    )
-    return lab_to_rgb(lab)
+    return gray_level(rgb).expand_as(rgb)

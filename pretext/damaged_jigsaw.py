@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pretext.color import luminance_gray, rgb_to_lab
+from pretext.color import gray_level, rgb_to_lab
 from pretext.jigsaw import GRID, PuzzleTask, tile_mosaic
 from pretext.patches import normalize_tiles
 from ssl_toolkit.backbones.base import Backbone
@@ -72,15 +72,16 @@ class DamagedJigsaw(PuzzleTask):
             mean = meta.get("pixel_mean", torch.zeros(1, c, 1, 1, device=dev)).view(1, 1, c, 1, 1)
             std = meta.get("pixel_std", torch.ones(1, c, 1, 1, device=dev)).view(1, 1, c, 1, 1)
             rgb = (shuffled * std + mean).clamp(0, 1)
-            gray = (luminance_gray(rgb) - mean) / std
+            # per-tile normalisation removes any affine map, so the gray level needs no dataset normalisation
+            gray = gray_level(rgb)
             if self.colorize:
-                ab = rgb_to_lab(rgb)[:, :, 1:] / AB_SCALE
-                out["color_target"] = F.adaptive_avg_pool2d(ab.flatten(0, 1), self.color_size).view(
-                    b, n, 2, self.color_size, self.color_size
-                )
+                # chrominance of the tile at the reduced resolution (Lab of the average-pooled colour)
+                small = F.adaptive_avg_pool2d(rgb.flatten(0, 1), self.color_size)
+                ab = rgb_to_lab(small)[:, 1:] / AB_SCALE
+                out["color_target"] = ab.reshape(b, n, 2, self.color_size, self.color_size)
         else:
             gray = shuffled
-        tiles = normalize_tiles(gray)
+        tiles = normalize_tiles(gray).expand(b, n, c, t, t).contiguous()
         tiles[rows, missing] = 0.0
         out["tiles"] = tiles
         return out

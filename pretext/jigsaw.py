@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pretext.base import PretextTask
-from pretext.patches import normalize_tiles, random_grid_tiles
+from pretext.patches import cut_windows, grid_positions, normalize_tiles
 from pretext.permutations import load_or_build
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.registry import TASKS
@@ -46,11 +46,19 @@ class PuzzleTask(PretextTask):
         perms = torch.from_numpy(load_or_build(num_permutations, permutation_seed))
         self.register_buffer("permutations", perms)
 
-    def puzzle(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """images (B, C, S, S) -> (original tiles, shuffled tiles, labels); tiles are (B, 9, C, t, t)."""
-        tiles, _ = random_grid_tiles(images, GRID, self.tile_fraction)
+    def puzzle(
+        self, images: torch.Tensor, with_original: bool = False
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """images (B, C, S, S) -> (original tiles or None, shuffled tiles, labels); tiles are (B, 9, C, t, t).
+
+        The shuffle is applied to the tile positions before cutting, so the shuffled tiles are cut in one go.
+        """
+        top, left, tile = grid_positions(images, GRID, self.tile_fraction)
         labels = torch.randint(0, len(self.permutations), (images.shape[0],), device=images.device)
-        return tiles, shuffle_tiles(tiles, self.permutations[labels]), labels
+        perms = self.permutations[labels]
+        shuffled = cut_windows(images, shuffle_tiles(top, perms), shuffle_tiles(left, perms), tile)
+        original = cut_windows(images, top, left, tile) if with_original else None
+        return original, shuffled, labels
 
     def run_files(self) -> dict[str, str]:
         """Files the engine writes into the run folder: the permutation set, one permutation per line."""

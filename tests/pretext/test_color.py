@@ -36,4 +36,5 @@ def test_decolorized_tiles_keep_lightness_and_lose_chroma() -> None:
     assert torch.allclose(gray[:, 0], gray[:, 1]) and torch.allclose(gray[:, 1], gray[:, 2])
     lab_gray, lab = rgb_to_lab(gray), rgb_to_lab(rgb)
     assert torch.allclose(lab_gray[:, 0], lab[:, 0], atol=1e-6)
-    assert lab_gray[:, 1:].abs().max() < 1e-6
+    # ~1e-5 remains because the sRGB matrix's rows sum to the D65 white only to 6 digits (a*, b* span +-128)
+    assert lab_gray[:, 1:].abs().max() < 1e-4

@@ -53,7 +53,7 @@ def test_undoing_the_label_permutation_restores_the_tiles() -> None:
     torch.manual_seed(1)
     tiles, _ = random_grid_tiles(x, 3, 0.85)
     torch.manual_seed(1)
-    original, shuffled, labels = task.puzzle(x)
+    original, shuffled, labels = task.puzzle(x, with_original=True)
     assert torch.equal(original, tiles)
     for b in range(16):
         perm = task.permutations[labels[b]].tolist()
