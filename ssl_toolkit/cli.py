@@ -18,6 +18,7 @@ def cmd_tasks(args: argparse.Namespace) -> None:
     print("tasks and learners:")
     for name in TASKS.names():
         print(f"  {name:<16} {TASKS.summary(name)}")
+    print(f"  {'a+b':<16} several tasks on one backbone, e.g. rotation+jigsaw (loss weights: task.<name>.weight)")
     print("backbones:")
     for name in BACKBONES.names():
         print(f"  {name:<16} {BACKBONES.summary(name)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pretext.multi import MultiTask
 from ssl_toolkit import config as cfg
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.data import DataSource, load_data
@@ -14,9 +15,27 @@ from ssl_toolkit.errors import UserError
 from ssl_toolkit.registry import TASKS
 
 
+def task_names(name: str) -> list[str]:
+    """'rotation+jigsaw' -> ['rotation', 'jigsaw'] (each checked against the registry)."""
+    names = [n.strip() for n in name.split("+")]
+    if len(set(names)) != len(names):
+        raise UserError(f"task '{name}' names a task twice")
+    for n in names:
+        TASKS.get(n)
+    return names
+
+
 def task_schema(flat: dict[str, Any]) -> dict[str, cfg.Key]:
-    """The chosen task's constructor parameters as ``task.<param>`` keys."""
-    return cfg.params_schema(TASKS.get(flat["task.name"]), "task.")
+    """The chosen task's constructor parameters as ``task.<param>`` keys; for a combined task ``a+b``,
+    ``task.a.<param>`` and ``task.a.weight`` (the loss weight, default 1) for each of its tasks."""
+    names = task_names(flat["task.name"])
+    if len(names) == 1:
+        return cfg.params_schema(TASKS.get(names[0]), "task.")
+    schema: dict[str, cfg.Key] = {}
+    for n in names:
+        schema.update(cfg.params_schema(TASKS.get(n), f"task.{n}."))
+        schema[f"task.{n}.weight"] = cfg.Key(float, 1.0, minimum=0)
+    return schema
 
 
 def resolve_config(file_values: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -50,9 +69,17 @@ def build_backbone(backbone_cfg: dict[str, Any], data: DataSource):
 def build_task(config: dict[str, Any], data: DataSource):
     """The configured task on a new backbone sized for ``data``."""
     backbone = build_backbone(config["backbone"], data)
-    task_params = {k: v for k, v in config["task"].items() if k != "name"}
+    names = task_names(config["task"]["name"])
     try:
-        return TASKS.get(config["task"]["name"])(backbone, **task_params)
+        if len(names) == 1:
+            params = {k: v for k, v in config["task"].items() if k != "name"}
+            return TASKS.get(names[0])(backbone, **params)
+        tasks, weights = {}, {}
+        for n in names:
+            params = dict(config["task"][n])
+            weights[n] = params.pop("weight")
+            tasks[n] = TASKS.get(n)(backbone, **params)
+        return MultiTask(backbone, tasks, weights)
     except (ValueError, TypeError) as e:
         raise UserError(f"task '{config['task']['name']}': {e}") from None
 

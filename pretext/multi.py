@@ -1,0 +1,59 @@
+"""Several pretext tasks on one shared backbone, their losses weighted and summed.
+
+Created from a name such as ``rotation+jigsaw``. Each task keeps its own heads and randomness; the backbone is
+the same module in all of them, so its gradient is the weighted sum of the tasks' gradients. Metrics come back
+per task, prefixed by its name (``rotation_loss``, ``rotation_acc``, ...), next to the total ``loss``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pretext.base import PretextTask
+from ssl_toolkit.backbones.base import Backbone
+
+
+class MultiTask(PretextTask):
+    """A weighted sum of several tasks' losses on one backbone."""
+
+    def __init__(self, backbone: Backbone, tasks: dict[str, PretextTask], weights: dict[str, float]) -> None:
+        super().__init__(backbone)
+        if len(tasks) < 2:
+            raise ValueError("a combined task needs at least two tasks, e.g. rotation+jigsaw")
+        for name, task in tasks.items():
+            if task.backbone is not backbone:
+                raise ValueError(f"task '{name}' does not share the backbone")
+            if weights.get(name, 1.0) < 0:
+                raise ValueError(f"task '{name}': weight must be >= 0, got {weights[name]}")
+        self.tasks = nn.ModuleDict(tasks)
+        self.weights = {name: float(weights.get(name, 1.0)) for name in tasks}
+
+    def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        total = images.new_zeros(())
+        for name, task in self.tasks.items():
+            result = task(images, meta)
+            total = total + self.weights[name] * result["loss"]
+            for key, value in result.items():
+                metric = f"{name}_{key}" if key in ("loss", "acc") else f"{name}_{key.removesuffix('_loss')}_loss"
+                out[metric] = value.detach()
+        out["loss"] = total
+        return out
+
+    def run_files(self) -> dict[str, str]:
+        files: dict[str, str] = {}
+        for name, task in self.tasks.items():
+            files.update({f"{name}_{k}": v for k, v in getattr(task, "run_files", dict)().items()})
+        return files
+
+    def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
+        from ssl_toolkit.show import task_examples
+
+        panels: list[torch.Tensor] = []
+        captions: list[str] = []
+        for name, task in self.tasks.items():
+            p, c = task_examples(task, images, meta)
+            panels += p
+            captions += [f"{name}: {caption}" for caption in c]
+        return panels, captions

@@ -1,0 +1,64 @@
+"""Several tasks on one backbone: weighted loss, one shared backbone, per-task metrics, config and CLI."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pretext.multi import MultiTask
+from pretext.rotation import Rotation
+from pretext.transpose import Transpose
+from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.pretrain import resolve_config
+
+
+def test_loss_is_the_weighted_sum_of_the_tasks_losses() -> None:
+    torch.manual_seed(0)
+    backbone = create_backbone("mnist_net", 1, 28)
+    rot, tra = Rotation(backbone), Transpose(backbone)
+    multi = MultiTask(backbone, {"rotation": rot, "transpose": tra}, {"rotation": 1.0, "transpose": 0.25}).eval()
+    x = torch.randn(4, 1, 28, 28)
+    torch.manual_seed(1)
+    out = multi(x, {})
+    torch.manual_seed(1)
+    l_rot, l_tra = rot(x, {})["loss"], tra(x, {})["loss"]
+    assert torch.allclose(out["loss"], l_rot + 0.25 * l_tra)
+    assert torch.allclose(out["rotation_loss"], l_rot) and "transpose_acc" in out
+    assert len(list(multi.parameters())) == len(list(backbone.parameters())) + 4  # two heads, one backbone
+    out["loss"].backward()
+    assert backbone.conv1.weight.grad is not None
+
+
+def test_combined_task_config_keys() -> None:
+    c = resolve_config({}, [("task.name", "rotation+transpose"), ("task.transpose.weight", 0.5)])
+    assert c["task"]["rotation"] == {"all_rotations": True, "weight": 1.0}
+    assert c["task"]["transpose"] == {"p": 0.5, "weight": 0.5}
+    with pytest.raises(UserError, match="did you mean 'task.transpose.p'"):
+        resolve_config({}, [("task.name", "rotation+transpose"), ("task.transpose.pp", 0.5)])
+    with pytest.raises(UserError, match="names a task twice"):
+        resolve_config({}, [("task.name", "rotation+rotation")])
+    with pytest.raises(UserError, match="unknown task 'jigsw'"):
+        resolve_config({}, [("task.name", "rotation+jigsw")])
+
+
+def test_combined_run_end_to_end(ssl, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    code, out, _ = ssl(
+        "pretrain",
+        "--task",
+        "rotation+jigsaw",
+        "--out",
+        run,
+        "--max-steps",
+        3,
+        "data.subset=64",
+        "train.batch_size=16",
+        "train.log_every=1",
+        "task.jigsaw.num_permutations=10",
+    )
+    assert code == 0 and "rotation+jigsaw" in out
+    assert (run / "jigsaw_permutations.txt").is_file() and (run / "plots" / "examples.png").is_file()
+    last = (run / "metrics.jsonl").read_text().splitlines()[-1]
+    assert all(k in last for k in ["rotation_loss", "jigsaw_acc", '"loss"'])
+    assert ssl("probe", "--run", run, "--epochs", 1, "data.subset=64")[0] == 0
