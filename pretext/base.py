@@ -33,6 +33,12 @@ class StepContext(Protocol):
         ...
 
 
+def classify(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Cross-entropy ``loss`` (in float32, also under autocast) and top-1 ``acc`` of logits (B, K), targets (B,)."""
+    loss = F.cross_entropy(logits.float(), targets)
+    return {"loss": loss, "acc": (logits.argmax(dim=1) == targets).float().mean().detach()}
+
+
 class PretextTask(nn.Module):
     """Base class of every pretext task and generative learner."""
 
@@ -55,6 +61,14 @@ class PretextTask(nn.Module):
         ctx.step(out["loss"], "main")
         return out
 
+    def run_files(self) -> dict[str, str]:
+        """Text files the engine writes into the run folder (name -> content); none by default."""
+        return {}
+
+    def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
+        """Panels (C, H, W; NaN = blank) and captions showing what the network is fed, for ``ssl show``."""
+        raise NotImplementedError(f"{type(self).__name__} does not draw examples")
+
 
 class ClassificationPretext(PretextTask):
     """A task that turns images into (inputs, class targets) and classifies them with one linear head.
@@ -75,7 +89,9 @@ class ClassificationPretext(PretextTask):
 
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         inputs, targets = self.build_inputs(images, meta)
-        logits = self.head(self.backbone(inputs))
-        loss = F.cross_entropy(logits.float(), targets)
-        acc = (logits.argmax(dim=1) == targets).float().mean()
-        return {"loss": loss, "acc": acc.detach()}
+        return classify(self.head(self.backbone(inputs)), targets)
+
+    def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
+        """The task inputs with their target class."""
+        inputs, targets = self.build_inputs(images, meta)
+        return [x.cpu() for x in inputs], [f"label {int(t)}" for t in targets]

@@ -12,6 +12,7 @@ import torch
 _RGB_TO_XYZ = torch.tensor(
     [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
 )
+_XYZ_TO_RGB = torch.linalg.inv(_RGB_TO_XYZ.double())  # cast to the input dtype in _mix, as before
 _WHITE_D65 = torch.tensor([0.95047, 1.0, 1.08883])
 _DELTA = 6.0 / 29.0
 
@@ -42,7 +43,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fy = (L + 16) / 116
     f = torch.stack([fy + a / 500, fy, fy - b / 200], dim=-3)
     xyz = torch.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4 / 29)) * _WHITE_D65.to(lab).view(3, 1, 1)
-    return linear_to_srgb(_mix(torch.linalg.inv(_RGB_TO_XYZ.double()).to(lab), xyz))
+    return linear_to_srgb(_mix(_XYZ_TO_RGB, xyz))
 
 
 def gray_level(rgb: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pretext.base import PretextTask
-from pretext.patches import cut_windows
+from pretext.base import PretextTask, classify
+from pretext.patches import cut_windows, tile_mosaic
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.registry import TASKS
 
@@ -95,20 +95,16 @@ class ContextPrediction(PretextTask):
         patches, labels = self.build_inputs(images, meta)
         b = patches.shape[0]
         feats = self.backbone(patches.flatten(0, 1)).view(b, -1)
-        logits = self.head(feats)
-        loss = F.cross_entropy(logits.float(), labels)
-        return {"loss": loss, "acc": (logits.argmax(1) == labels).float().mean().detach()}
+        return classify(self.head(feats), labels)
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         """Each example drawn on a 3x3 canvas: the centre patch in the middle, the neighbour where its label says."""
         patches, labels = self.build_inputs(images, meta)
         panels, captions = [], []
         for pair, label in zip(patches, labels.tolist()):
-            p = pair.shape[-1]
-            canvas = torch.full((pair.shape[1], 3 * p + 2, 3 * p + 2), float("nan"))
+            layout = torch.full((9, *pair.shape[1:]), float("nan"))
             dy, dx = OFFSETS[label]
-            for patch, (r, c) in [(pair[0], (1, 1)), (pair[1], (1 + dy, 1 + dx))]:
-                canvas[:, r * (p + 1) : r * (p + 1) + p, c * (p + 1) : c * (p + 1) + p] = patch.cpu()
-            panels.append(canvas)
+            layout[4], layout[4 + 3 * dy + dx] = pair[0].cpu(), pair[1].cpu()
+            panels.append(tile_mosaic(layout))
             captions.append(f"label {label}: offset {OFFSETS[label]}")
         return panels, captions

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pretext.base import classify
 from pretext.color import gray_level, rgb_to_lab
-from pretext.jigsaw import GRID, PuzzleTask, tile_mosaic
-from pretext.patches import normalize_tiles
+from pretext.jigsaw import GRID, PuzzleTask
+from pretext.patches import normalize_tiles, tile_mosaic
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.registry import TASKS
 
@@ -42,7 +43,7 @@ class DamagedJigsaw(PuzzleTask):
         color_size: int = 4,
     ) -> None:
         """inpaint_size / color_size: side of the predicted missing tile / a*b* map (targets are average-pooled)."""
-        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction)
+        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction, hidden)
         c, f = backbone.in_chans, backbone.num_features
         self.weights = {"jigsaw": weight_jigsaw, "inpaint": weight_inpaint, "color": weight_color}
         self.inpaint_size, self.color_size = inpaint_size, color_size
@@ -51,7 +52,6 @@ class DamagedJigsaw(PuzzleTask):
             print(
                 f"damaged_jigsaw: the data has {c} channel(s), not RGB; colorization is switched off", file=sys.stderr
             )
-        self.head = nn.Sequential(nn.Linear(GRID * GRID * f, hidden), nn.ReLU(), nn.Linear(hidden, num_permutations))
         self.inpaint_head = nn.Sequential(
             nn.Linear(GRID * GRID * f, hidden), nn.ReLU(), nn.Linear(hidden, c * inpaint_size * inpaint_size)
         )
@@ -90,10 +90,10 @@ class DamagedJigsaw(PuzzleTask):
         x = self.build_inputs(images, meta)
         tiles, labels, missing = x["tiles"], x["labels"], x["missing"]
         b, n = tiles.shape[:2]
-        feats = self.backbone(tiles.flatten(0, 1)).view(b, n, -1)
+        feats = self.embed_tiles(tiles)
         flat = feats.flatten(1)
-        logits = self.head(flat)
-        losses = {"jigsaw": F.cross_entropy(logits.float(), labels)}
+        solved = classify(self.head(flat), labels)
+        losses = {"jigsaw": solved["loss"]}
         pred_tile = self.inpaint_head(flat).float().view_as(x["inpaint_target"])
         losses["inpaint"] = F.mse_loss(pred_tile, x["inpaint_target"])
         if self.color_head is not None:
@@ -102,7 +102,7 @@ class DamagedJigsaw(PuzzleTask):
             pred_ab = self.color_head(feats[present]).float().view(-1, 2, self.color_size, self.color_size)
             losses["color"] = F.mse_loss(pred_ab, x["color_target"][present])
         loss = sum(self.weights[k] * v for k, v in losses.items())
-        out = {"loss": loss, "acc": (logits.argmax(1) == labels).float().mean().detach()}
+        out = {"loss": loss, "acc": solved["acc"]}
         out.update({f"{k}_loss": v.detach() for k, v in losses.items()})
         return out
 

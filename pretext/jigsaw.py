@@ -8,11 +8,10 @@ one. The shared backbone embeds every tile; an MLP on the 9 concatenated embeddi
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pretext.base import PretextTask
-from pretext.patches import cut_windows, grid_positions, normalize_tiles
+from pretext.base import PretextTask, classify
+from pretext.patches import cut_windows, grid_positions, normalize_tiles, tile_mosaic
 from pretext.permutations import load_or_build
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.registry import TASKS
@@ -25,26 +24,26 @@ def shuffle_tiles(tiles: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:
     return tiles[torch.arange(tiles.shape[0], device=tiles.device).unsqueeze(1), perms]
 
 
-def tile_mosaic(tiles: torch.Tensor) -> torch.Tensor:
-    """(9, C, t, t) -> (C, 3t+2, 3t+2) with a blank line between tiles, for pictures."""
-    c, t = tiles.shape[1], tiles.shape[-1]
-    canvas = torch.full((c, GRID * t + GRID - 1, GRID * t + GRID - 1), float("nan"))
-    for i, tile in enumerate(tiles):
-        r, col = divmod(i, GRID)
-        canvas[:, r * (t + 1) : r * (t + 1) + t, col * (t + 1) : col * (t + 1) + t] = tile.cpu()
-    return canvas
-
-
 class PuzzleTask(PretextTask):
-    """Shared parts of jigsaw-style tasks: the permutation set (a buffer, so checkpoints carry it) and tiling."""
+    """Shared parts of jigsaw-style tasks: the permutation set (a buffer, so checkpoints carry it), tiling, tile
+    embedding by the shared backbone, and the permutation classifier on the 9 concatenated embeddings."""
 
-    def __init__(self, backbone: Backbone, num_permutations: int, permutation_seed: int, tile_fraction: float) -> None:
+    def __init__(
+        self, backbone: Backbone, num_permutations: int, permutation_seed: int, tile_fraction: float, hidden: int
+    ) -> None:
         super().__init__(backbone)
         if not 0 < tile_fraction <= 1:
             raise ValueError(f"tile_fraction must be in (0, 1], got {tile_fraction}")
         self.tile_fraction = tile_fraction
         perms = torch.from_numpy(load_or_build(num_permutations, permutation_seed))
         self.register_buffer("permutations", perms)
+        self.head = nn.Sequential(
+            nn.Linear(GRID * GRID * backbone.num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_permutations)
+        )
+
+    def embed_tiles(self, tiles: torch.Tensor) -> torch.Tensor:
+        """(B, 9, C, t, t) -> (B, 9, num_features): every tile through the one backbone."""
+        return self.backbone(tiles.flatten(0, 1)).view(*tiles.shape[:2], -1)
 
     def puzzle(
         self, images: torch.Tensor, with_original: bool = False
@@ -79,10 +78,7 @@ class Jigsaw(PuzzleTask):
         hidden: int = 512,
     ) -> None:
         """tile_fraction: tile side / cell side (the rest of the cell is the gap and the jitter range)."""
-        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction)
-        self.head = nn.Sequential(
-            nn.Linear(GRID * GRID * backbone.num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_permutations)
-        )
+        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction, hidden)
 
     def build_inputs(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """images (B, C, S, S) -> shuffled, per-tile normalised tiles (B, 9, C, t, t) and labels (B,)."""
@@ -91,10 +87,7 @@ class Jigsaw(PuzzleTask):
 
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         tiles, labels = self.build_inputs(images, meta)
-        b = tiles.shape[0]
-        logits = self.head(self.backbone(tiles.flatten(0, 1)).view(b, -1))
-        loss = F.cross_entropy(logits.float(), labels)
-        return {"loss": loss, "acc": (logits.argmax(1) == labels).float().mean().detach()}
+        return classify(self.head(self.embed_tiles(tiles).flatten(1)), labels)
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         """Per image: the shuffled puzzle as the net sees it, and the same tiles put back by the label."""

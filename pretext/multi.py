@@ -44,16 +44,14 @@ class MultiTask(PretextTask):
     def run_files(self) -> dict[str, str]:
         files: dict[str, str] = {}
         for name, task in self.tasks.items():
-            files.update({f"{name}_{k}": v for k, v in getattr(task, "run_files", dict)().items()})
+            files.update({f"{name}_{k}": v for k, v in task.run_files().items()})
         return files
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
-        from ssl_toolkit.show import task_examples
-
         panels: list[torch.Tensor] = []
         captions: list[str] = []
         for name, task in self.tasks.items():
-            p, c = task_examples(task, images, meta)
+            p, c = task.examples(images, meta)
             panels += p
             captions += [f"{name}: {caption}" for caption in c]
         return panels, captions

@@ -77,3 +77,13 @@ def normalize_tiles(tiles: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     mean = s1 / n
     std = ((s2 - s1 * mean) / max(n - 1, 1)).clamp_min(0).sqrt()
     return ((flat - mean) / (std + eps)).view_as(tiles)
+
+
+def tile_mosaic(tiles: torch.Tensor) -> torch.Tensor:
+    """(9, C, t, t) -> (C, 3t+2, 3t+2): a 3x3 layout with a blank line between tiles, for pictures."""
+    c, t = tiles.shape[1], tiles.shape[-1]
+    canvas = torch.full((c, 3 * t + 2, 3 * t + 2), float("nan"))
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, 3)
+        canvas[:, r * (t + 1) : r * (t + 1) + t, col * (t + 1) : col * (t + 1) + t] = tile.cpu()
+    return canvas

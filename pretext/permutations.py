@@ -9,16 +9,10 @@ variant uses the mean alone. Deterministic for (N, seed); cached on disk because
 from __future__ import annotations
 
 import itertools
-import os
-from pathlib import Path
 
 import numpy as np
 
-from ssl_toolkit import atomic
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SSL_CACHE_DIR", Path.home() / ".cache" / "ssl-toolkit"))
+from ssl_toolkit.cache import cache_dir, load_array, save_array
 
 
 def all_permutations(n: int = 9) -> np.ndarray:
@@ -51,20 +45,11 @@ def max_hamming_set(size: int, seed: int = 0, n: int = 9) -> np.ndarray:
 def load_or_build(size: int, seed: int = 0) -> np.ndarray:
     """The set from the disk cache, built and cached on first use."""
     path = cache_dir() / "permutations" / f"hamming9_n{size}_seed{seed}.npy"
-    if path.is_file():
-        try:
-            perms = np.load(path, allow_pickle=False)
-            if perms.shape == (size, 9):
-                return perms.astype(np.int64)
-        except (OSError, ValueError):
-            pass  # a damaged cache file is rebuilt
+    cached = load_array(path)
+    if cached is not None and cached.shape == (size, 9):
+        return cached.astype(np.int64)
     perms = max_hamming_set(size, seed)
-    try:
-        with atomic.atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, perms)
-    except OSError:
-        pass  # caching is an optimisation; a read-only home still works
+    save_array(path, perms)
     return perms
 
 

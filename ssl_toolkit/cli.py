@@ -114,10 +114,10 @@ def cmd_probe(args: argparse.Namespace) -> None:
 def cmd_show(args: argparse.Namespace) -> None:
     import torch
 
-    from ssl_toolkit.data import Normalizer, epoch_order, iterate
+    from ssl_toolkit.data import Normalizer
     from ssl_toolkit.device import seed_everything
     from ssl_toolkit.pretrain import build_task, open_data, resolve_config
-    from ssl_toolkit.show import save_examples, task_examples
+    from ssl_toolkit.show import draw_examples
 
     flags = [("task.name", args.task), ("data.name", args.data), ("backbone.name", args.backbone)]
     overrides = [(k, v) for k, v in flags if v is not None] + [cfg.parse_override(o) for o in args.overrides]
@@ -127,15 +127,15 @@ def cmd_show(args: argparse.Namespace) -> None:
     seed_everything(args.seed)
     data = open_data(config["data"])
     task = build_task(config, data)
-    normalize = Normalizer(data.mean, data.std, torch.device("cpu"))
-    images, labels = next(iterate(data.train, epoch_order(len(data.train), args.n, args.seed, 0)[:1]))
-    meta = {"label": labels, "pixel_mean": normalize.mean, "pixel_std": normalize.std}
+    cpu = torch.device("cpu")
+    title = f"{config['task']['name']} on {config['data']['name']}"
     try:
-        panels, captions = task_examples(task, normalize(images), meta)
+        count = draw_examples(
+            task, data, Normalizer(data.mean, data.std, cpu), cpu, args.seed, Path(args.out), title, args.n
+        )
     except ValueError as e:
         raise UserError(f"task '{config['task']['name']}' cannot use this data: {e}") from None
-    save_examples(panels, captions, Path(args.out), title=f"{config['task']['name']} on {config['data']['name']}")
-    print(f"{len(panels)} examples of {config['task']['name']} -> {args.out}")
+    print(f"{count} examples of {config['task']['name']} -> {args.out}")
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

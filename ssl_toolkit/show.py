@@ -1,7 +1,8 @@
 """Pictures of a task's training examples with their labels, so a person can check a puzzle by eye.
 
-Tasks that define ``examples(images, meta) -> (panels, captions)`` get their own drawing (puzzles, patch
-layouts); other classification tasks show their inputs with the target class. NaN pixels are drawn blank.
+Each task draws its own ``examples(images, meta) -> (panels, captions)`` (puzzles, patch layouts; classification
+tasks show their inputs with the target class). NaN pixels are drawn blank. Used by ``ssl show`` and by every
+pretraining run (``plots/examples.png``).
 """
 
 from __future__ import annotations
@@ -11,16 +12,31 @@ from pathlib import Path
 import torch
 
 from ssl_toolkit import atomic
+from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
 
 
-def task_examples(
-    task: torch.nn.Module, images: torch.Tensor, meta: dict[str, torch.Tensor]
-) -> tuple[list[torch.Tensor], list[str]]:
-    with torch.no_grad():
-        if hasattr(task, "examples"):
-            return task.examples(images, meta)
-        inputs, targets = task.build_inputs(images, meta)
-        return [x.cpu() for x in inputs], [f"label {int(t)}" for t in targets]
+def draw_examples(
+    task: torch.nn.Module,
+    data: DataSource,
+    normalize: Normalizer,
+    device: torch.device,
+    seed: int,
+    path: Path,
+    title: str,
+    n: int = 4,
+) -> int:
+    """Draw the task's examples for ``n`` training images (the first batch of a seeded order) into ``path``.
+
+    Runs under a forked RNG, so drawing does not change a training run's randomness. Returns the panel count.
+    """
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.manual_seed(seed)
+        images, labels = next(iterate(data.train, epoch_order(len(data.train), n, seed, 0)[:1]))
+        meta = {"label": labels.to(device), "pixel_mean": normalize.mean, "pixel_std": normalize.std}
+        panels, captions = task.examples(normalize(images.to(device)), meta)
+    save_examples(panels, captions, path, title)
+    return len(panels)
 
 
 def _displayable(panel: torch.Tensor) -> torch.Tensor:

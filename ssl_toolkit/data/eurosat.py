@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from ssl_toolkit import atomic
+from ssl_toolkit.cache import cache_dir, load_array, save_array
 from ssl_toolkit.data.splits import DataSource, TensorImages
 from ssl_toolkit.errors import UserError
 
@@ -71,23 +71,17 @@ def _decoded_tiles(root: Path, rows: list[dict[str, str]]) -> np.ndarray:
     table = (root / "locations.csv").resolve()
     st = table.stat()
     key = hashlib.sha256(f"{table}|{st.st_size}|{st.st_mtime_ns}|{len(rows)}".encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("SSL_CACHE_DIR", Path.home() / ".cache" / "ssl-toolkit")) / f"eurosat_rgb-{key}.npy"
-    if cache.is_file():
-        try:
-            return np.load(cache, allow_pickle=False)
-        except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt
+    cache = cache_dir() / f"eurosat_rgb-{key}.npy"
+    cached = load_array(cache)
+    if cached is not None:
+        return cached
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         arrays = list(pool.map(_decode, (root / r["path"] for r in rows)))
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise UserError(f"{root}: tiles differ in size {sorted(shapes)[:3]}; EuroSAT tiles are 64x64")
     stacked = np.stack(arrays)
-    try:
-        with atomic.atomic_path(cache) as tmp, open(tmp, "wb") as f:
-            np.save(f, stacked)
-    except OSError:
-        pass  # caching is an optimisation
+    save_array(cache, stacked)
     return stacked
 
 

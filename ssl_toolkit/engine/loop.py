@@ -23,7 +23,7 @@ from ssl_toolkit.engine.metrics import MetricsLog, RunningMeans, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.show import save_examples, task_examples
+from ssl_toolkit.show import draw_examples
 from ssl_toolkit.weights import save_backbone
 
 
@@ -125,10 +125,11 @@ def train(
     normalize = Normalizer(data.mean, data.std, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
-    for name, text in getattr(task, "run_files", dict)().items():
+    for name, text in task.run_files().items():
         atomic.write_text(run_dir / name, text)
     if not (run_dir / "plots" / "examples.png").exists():
-        draw_examples(task, data, normalize, pixel_stats, device, seed, run_dir / "plots" / "examples.png")
+        title = f"{type(task).__name__}: training examples"
+        draw_examples(task, data, normalize, device, seed, run_dir / "plots" / "examples.png", title)
     task.train()
     t_start, saved_at, first = time.time(), -1, True
     # disable=None: a bar on a terminal, none in logs (CI)
@@ -186,23 +187,3 @@ def train(
     save_backbone(run_dir / "backbone.safetensors", task.backbone, {"step": str(step)})
     plot_losses(metrics.read(), run_dir / "plots" / "loss.png", title=f"{run_dir.name}")
     return {"step": step, "epoch": epoch, "end": end, "planned": planned}
-
-
-def draw_examples(
-    task: PretextTask,
-    data: DataSource,
-    normalize: Normalizer,
-    pixel_stats: dict[str, torch.Tensor],
-    device: torch.device,
-    seed: int,
-    path: Path,
-    n: int = 4,
-) -> None:
-    """A picture of a few task inputs with their labels; drawn under a forked RNG so training is unchanged."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        images, labels = next(iterate(data.train, epoch_order(len(data.train), n, seed, 0)[:1]))
-        meta = {"label": labels.to(device), **pixel_stats}
-        panels, captions = task_examples(task, normalize(images.to(device)), meta)
-    save_examples(panels, captions, path, title=f"{type(task).__name__}: training examples")
