@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data.splits import DataSource
 
 
 class StepContext(Protocol):
@@ -42,6 +43,8 @@ def classify(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Ten
 class PretextTask(nn.Module):
     """Base class of every pretext task and generative learner."""
 
+    needs_coords: bool = False  # True: every training sample must have lat/lon (``meta["lat"]``, ``meta["lon"]``)
+
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()
         self.backbone = backbone
@@ -61,8 +64,13 @@ class PretextTask(nn.Module):
         ctx.step(out["loss"], "main")
         return out
 
-    def run_files(self) -> dict[str, str]:
-        """Text files the engine writes into the run folder (name -> content); none by default."""
+    def fit_data(self, data: DataSource) -> None:
+        """Called once with the dataset before training (e.g. to cluster its coordinates); nothing by default.
+
+        Whatever it computes must be deterministic or stored in buffers, so a resumed run agrees with it."""
+
+    def run_files(self) -> dict[str, str | bytes]:
+        """Files the engine writes into the run folder (relative name -> text or bytes); none by default."""
         return {}
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:

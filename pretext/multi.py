@@ -12,6 +12,7 @@ from torch import nn
 
 from pretext.base import PretextTask
 from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data.splits import DataSource
 
 
 class MultiTask(PretextTask):
@@ -41,10 +42,19 @@ class MultiTask(PretextTask):
         out["loss"] = total
         return out
 
-    def run_files(self) -> dict[str, str]:
-        files: dict[str, str] = {}
+    @property
+    def needs_coords(self) -> bool:  # type: ignore[override]
+        return any(task.needs_coords for task in self.tasks.values())
+
+    def fit_data(self, data: DataSource) -> None:
+        for task in self.tasks.values():
+            task.fit_data(data)
+
+    def run_files(self) -> dict[str, str | bytes]:
+        files: dict[str, str | bytes] = {}
         for name, task in self.tasks.items():
-            files.update({f"{name}_{k}": v for k, v in task.run_files().items()})
+            # files in a folder are named by their task already (geolocation/...); loose ones get its name
+            files.update({k if "/" in k else f"{name}_{k}": v for k, v in task.run_files().items()})
         return files
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:

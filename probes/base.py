@@ -27,7 +27,7 @@ def extract_features(
     backbone.eval()
     feats, labels = [], []
     order = sequential_order(len(split), batch_size)
-    for images, y in tqdm(iterate(split, order), total=len(order), desc=desc, unit="batch", disable=None):
+    for images, meta in tqdm(iterate(split, order), total=len(order), desc=desc, unit="batch", disable=None):
         feats.append(backbone(normalize(images.to(device))).float().cpu())
-        labels.append(y)
+        labels.append(meta["label"])
     return torch.cat(feats), torch.cat(labels)

@@ -35,7 +35,7 @@ class LinearProbe:
         for p in backbone.parameters():
             p.requires_grad_(False)
         backbone.to(device)
-        normalize = Normalizer(data.mean, data.std, device)
+        normalize = Normalizer.for_data(data, device)
         x_train, y_train = extract_features(backbone, data.train, normalize, device, desc="features train")
         x_test, y_test = extract_features(backbone, data.test, normalize, device, desc="features test")
         mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)

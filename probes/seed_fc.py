@@ -50,7 +50,7 @@ class SeedFcProbe:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adadelta(params, lr=self.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=self.gamma)
-        normalize = Normalizer(data.mean, data.std, device)
+        normalize = Normalizer.for_data(data, device)
         t0 = time.time()
         for epoch in range(self.epochs):
             model.train()  # dropout on, as in the seed
@@ -60,11 +60,11 @@ class SeedFcProbe:
                 ):
                     module.eval()
             order = epoch_order(len(data.train), self.batch_size, seed, epoch)
-            for images, labels in tqdm(
+            for images, meta in tqdm(
                 iterate(data.train, order), total=len(order), desc=f"seed-fc epoch {epoch + 1}", disable=None
             ):
                 logits = model(normalize(images.to(device)))
-                loss = F.nll_loss(F.log_softmax(logits, dim=1), labels.to(device))
+                loss = F.nll_loss(F.log_softmax(logits, dim=1), meta["label"].to(device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -73,9 +73,9 @@ class SeedFcProbe:
         model.eval()
         correct = 0
         with torch.no_grad():
-            for images, labels in iterate(data.test, sequential_order(len(data.test), self.test_batch_size)):
+            for images, meta in iterate(data.test, sequential_order(len(data.test), self.test_batch_size)):
                 pred = model(normalize(images.to(device))).argmax(dim=1).cpu()
-                correct += int((pred == labels).sum())
+                correct += int((pred == meta["label"]).sum())
         return {
             "accuracy": 100.0 * correct / len(data.test),
             "trainable": trainable + ["fc2.weight", "fc2.bias"],

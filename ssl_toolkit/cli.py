@@ -1,4 +1,4 @@
-"""The ``ssl`` command: tasks, pretrain, probe, show.
+"""The ``ssl`` command: tasks, pretrain, probe, show, data.
 
 User mistakes (UserError) print one line, ``ssl: error: ...``, and exit with status 2.
 """
@@ -79,6 +79,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         config = resolve_config(cfg.load_yaml(args.config) if args.config else {}, overrides)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     summary = pretrain(config, run_dir, resume=args.resume)
+    if summary["skipped"]:
+        print(f"{summary['skipped']} (all listed in {run_dir / 'skipped_files.csv'})")
     print(
         f"pretrained {config['task']['name']} on {config['data']['name']}: step {summary['step']}, "
         f"epoch {summary['epoch']} -> {run_dir / 'backbone.safetensors'}"
@@ -130,19 +132,62 @@ def cmd_show(args: argparse.Namespace) -> None:
     cpu = torch.device("cpu")
     title = f"{config['task']['name']} on {config['data']['name']}"
     try:
-        count = draw_examples(
-            task, data, Normalizer(data.mean, data.std, cpu), cpu, args.seed, Path(args.out), title, args.n
-        )
+        count = draw_examples(task, data, Normalizer.for_data(data, cpu), cpu, args.seed, Path(args.out), title, args.n)
     except ValueError as e:
         raise UserError(f"task '{config['task']['name']}' cannot use this data: {e}") from None
     print(f"{count} examples of {config['task']['name']} -> {args.out}")
+
+
+def _data_options(overrides: list[str]):
+    """``data.<key>=value`` pairs -> DataOptions (checked against the config schema)."""
+    from ssl_toolkit.data import DataOptions
+
+    given = dict(cfg.parse_override(o) for o in overrides)
+    keys = {
+        k: spec
+        for k, spec in cfg.SCHEMA.items()
+        if k.startswith("data.") and k not in ("data.name", "data.num_workers")
+    }
+    flat = cfg.apply(keys, {k: spec.default for k, spec in keys.items()}, given)
+    return DataOptions(**{k.removeprefix("data."): v for k, v in flat.items()})
+
+
+def cmd_data_index(args: argparse.Namespace) -> None:
+    from ssl_toolkit.data_commands import index_rows, summary, write_index
+
+    rows, bad = index_rows(args.data, _data_options(args.overrides))
+    out = Path(args.out) if args.out else Path("runs") / "data" / f"{Path(args.data).name or 'data'}-index.csv"
+    write_index(rows, out)
+    print(summary(rows, bad))
+    print(f"index of {len(rows)} tiles -> {out}")
+
+
+def cmd_data_map(args: argparse.Namespace) -> None:
+    from ssl_toolkit import atomic
+    from ssl_toolkit.data_commands import index_rows, map_png, read_index
+
+    if args.clusters < 2:
+        raise UserError(f"--clusters must be at least 2, got {args.clusters}")
+    source = Path(args.data)
+    if source.suffix.lower() == ".csv" and source.is_file():
+        rows = read_index(source)
+    else:
+        rows, _ = index_rows(args.data, _data_options(args.overrides))
+    title = f"{source.name or args.data}" + (f": {args.clusters} k-means clusters" if args.color == "cluster" else "")
+    out = Path(args.out) if args.out else Path("runs") / "data" / f"{source.stem or 'data'}-map-{args.color}.png"
+    atomic.write_bytes(out, map_png(rows, args.color, args.clusters, args.seed, title))
+    print(f"map of {len(rows)} tiles coloured by {args.color} -> {out}")
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """What a run is made of: task, config file, data, backbone (shared by pretrain and show)."""
     p.add_argument("--task", help="registered task name (see `ssl tasks`); default transpose")
     p.add_argument("--config", help="YAML config file (see configs/)")
-    p.add_argument("--data", help="mnist, eurosat-rgb or a folder of images ROOT/<class>/<image>; default mnist")
+    p.add_argument(
+        "--data",
+        help="mnist, eurosat-rgb, eurosat-ms, or a folder (GeoTIFFs; images ROOT/<class>/<image>; images listed in "
+        "a locations.csv with path,lat,lon[,label]); default mnist",
+    )
     p.add_argument("--backbone", help="mnist_net or any timm model name; default mnist_net")
 
 
@@ -205,6 +250,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for probe.json (default RUN/probes/<protocol>-seed<seed>)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. data.subset=1000 probe.lr=0.5")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("data", help="index a dataset's tiles or map them (lat/lon)")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    q = data_sub.add_parser(
+        "index",
+        help="scan tiles, write an index CSV, print a summary",
+        description="Scan a dataset's tiles (every file is opened and read once) and write one CSV row per tile: "
+        "path, window, CRS, bounds, lat, lon, label, band count. Bad files are listed, not fatal.",
+    )
+    q.add_argument("data", help="eurosat-rgb, eurosat-ms, mnist, or a folder (GeoTIFFs, images, locations.csv)")
+    q.add_argument("--out", help="CSV to write (default runs/data/<name>-index.csv)")
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="data keys, e.g. data.tile_size=256")
+    q.set_defaults(func=cmd_data_index)
+    q = data_sub.add_parser(
+        "map",
+        help="plot tiles on a lon/lat scatter coloured by cluster or label (PNG)",
+        description="Plot a dataset's tiles (or an index CSV from `ssl data index`) on a lon/lat scatter.",
+    )
+    q.add_argument("data", help="a dataset name or folder, or an index CSV")
+    q.add_argument("--color", choices=("cluster", "label"), default="cluster", help="colour by (default cluster)")
+    q.add_argument("--clusters", type=int, default=100, help="k-means clusters on the sphere (default 100)")
+    q.add_argument("--seed", type=int, default=0, help="k-means seed (default 0, as the geolocation task)")
+    q.add_argument("--out", help="PNG to write (default runs/data/<name>-map-<color>.png)")
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="data keys, e.g. data.tile_size=256")
+    q.set_defaults(func=cmd_data_map)
     return parser
 
 

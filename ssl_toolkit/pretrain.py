@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from pretext.multi import MultiTask
+from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
 from ssl_toolkit.backbones import create_backbone
-from ssl_toolkit.data import DataSource, load_data
+from ssl_toolkit.data import DataOptions, DataSource, load_data
 from ssl_toolkit.device import resolve_device, seed_everything
 from ssl_toolkit.engine.loop import train
 from ssl_toolkit.errors import UserError
@@ -47,13 +49,45 @@ def default_run_dir(config: dict[str, Any]) -> Path:
     return Path("runs") / f"{config['task']['name']}-{data}-seed{config['train']['seed']}"
 
 
-def open_data(data_cfg: dict[str, Any]) -> DataSource:
-    return load_data(
-        data_cfg["name"],
-        subset=data_cfg["subset"],
-        image_size=data_cfg["image_size"],
-        test_fraction=data_cfg["test_fraction"],
-    )
+def open_data(
+    data_cfg: dict[str, Any],
+    need_coords: bool = False,
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+) -> DataSource:
+    """The configured dataset (``data.*`` keys); ``stats`` replaces the computed normalisation statistics."""
+    options = DataOptions(**{k: v for k, v in data_cfg.items() if k not in ("name", "num_workers")})
+    return load_data(data_cfg["name"], options, need_coords=need_coords, stats=stats)
+
+
+def needs_coords(config: dict[str, Any]) -> bool:
+    """Whether any of the configured tasks needs each tile's coordinates (e.g. geolocation)."""
+    return any(getattr(TASKS.get(n), "needs_coords", False) for n in task_names(config["task"]["name"]))
+
+
+NORMALIZATION_FILE = "normalization.json"
+
+
+def save_normalization(data: DataSource, path: Path) -> None:
+    """The per-channel statistics the run normalised with, so probes normalise the same way."""
+    record = {
+        "data": data.name,
+        "split": data.split,
+        "pixel_scale": data.pixel_scale,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        **data.stats_note,
+    }
+    atomic.write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def load_normalization(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        return {"data": str(record["data"]), "mean": tuple(record["mean"]), "std": tuple(record["std"])}
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a normalisation record ({e})") from None
 
 
 def build_backbone(backbone_cfg: dict[str, Any], data: DataSource):
@@ -73,13 +107,16 @@ def build_task(config: dict[str, Any], data: DataSource):
     try:
         if len(names) == 1:
             params = {k: v for k, v in config["task"].items() if k != "name"}
-            return TASKS.get(names[0])(backbone, **params)
-        tasks, weights = {}, {}
-        for n in names:
-            params = dict(config["task"][n])
-            weights[n] = params.pop("weight")
-            tasks[n] = TASKS.get(n)(backbone, **params)
-        return MultiTask(backbone, tasks, weights)
+            task = TASKS.get(names[0])(backbone, **params)
+        else:
+            tasks, weights = {}, {}
+            for n in names:
+                params = dict(config["task"][n])
+                weights[n] = params.pop("weight")
+                tasks[n] = TASKS.get(n)(backbone, **params)
+            task = MultiTask(backbone, tasks, weights)
+        task.fit_data(data)
+        return task
     except (ValueError, TypeError) as e:
         raise UserError(f"task '{config['task']['name']}': {e}") from None
 
@@ -94,11 +131,19 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
     train_cfg, optim_cfg, sched_cfg = config["train"], config["optim"], config["schedule"]
     device = resolve_device(train_cfg["device"])
     seed_everything(train_cfg["seed"])
-    data = open_data(config["data"])
+    saved = load_normalization(run_dir / NORMALIZATION_FILE) if resume else None
+    stats = (saved["mean"], saved["std"]) if saved else None
+    data = open_data(config["data"], needs_coords(config), stats)
     task = build_task(config, data)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(config, run_dir / "config.yaml")
-    return train(
+    save_normalization(data, run_dir / NORMALIZATION_FILE)
+    skipped = ""
+    if data.skipped:
+        lines = ["path,reason"] + [f"{p},{r.replace(',', ';')}" for p, r in data.skipped]
+        atomic.write_text(run_dir / "skipped_files.csv", "\n".join(lines) + "\n")
+        skipped = f"skipped {len(data.skipped)} bad file(s), first {data.skipped[0][0]}: {data.skipped[0][1]}"
+    summary = train(
         task,
         data,
         run_dir,
@@ -121,3 +166,4 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
         num_workers=config["data"]["num_workers"],
         resume=resume,
     )
+    return {**summary, "skipped": skipped}

@@ -11,13 +11,15 @@ from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
 from ssl_toolkit.device import resolve_device, seed_everything
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.pretrain import build_backbone, open_data
+from ssl_toolkit.pretrain import NORMALIZATION_FILE, build_backbone, load_normalization, open_data
 from ssl_toolkit.registry import PROBES
 from ssl_toolkit.weights import load_backbone_weights
 
-DATA_KEYS = ("data.name", "data.subset", "data.image_size", "data.test_fraction")
 # a probe measures on the whole test set unless told otherwise, even when the run was pretrained on a subset
-INHERITED_DATA_KEYS = ("data.name", "data.image_size", "data.test_fraction")
+INHERITED_DATA_KEYS = tuple(
+    k for k in cfg.SCHEMA if k.startswith("data.") and k not in ("data.subset", "data.num_workers")
+)
+DATA_KEYS = (*INHERITED_DATA_KEYS, "data.subset", "data.num_workers")
 
 
 def resolve_probe_config(
@@ -35,6 +37,16 @@ def resolve_probe_config(
         except UserError as e:
             raise UserError(f"the run's config.yaml: {e}") from None
     return cfg.unflatten(cfg.apply(schema, flat, dict(overrides)))
+
+
+def _run_stats(run_dir: Path | None, data_name: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The normalisation the run trained with, when the probe measures on the same dataset."""
+    if run_dir is None:
+        return None
+    saved = load_normalization(run_dir / NORMALIZATION_FILE)
+    if saved is None or saved["data"] not in (data_name, str(Path(data_name).expanduser())):
+        return None
+    return saved["mean"], saved["std"]
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
@@ -71,7 +83,9 @@ def probe(
         raise UserError(f"probe '{protocol}': {e}") from None
     device = resolve_device(device_name)
     seed_everything(seed)
-    data = open_data(probe_cfg["data"])
+    data = open_data(probe_cfg["data"], stats=_run_stats(run_dir, probe_cfg["data"]["name"]))
+    if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
+        raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
     backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)
     if run_dir is not None:
         load_backbone_weights(run_dir / "backbone.safetensors", backbone)
@@ -87,17 +101,19 @@ def probe(
         "epochs": probe_cfg["probe"].get("epochs"),
         "seed": seed,
         "data": probe_cfg["data"]["name"],
+        "split": data.split,
         "train_size": len(data.train),
         "test_size": len(data.test),
         "wall_seconds": round(time.time() - t0, 2),
         **result,
     }
     if out_dir is None:
+        split_tag = "" if data.split == "random" else f"-{data.split}"
         if run_dir is not None:
-            out_dir = run_dir / "probes" / f"{protocol}-seed{seed}"
+            out_dir = run_dir / "probes" / f"{protocol}{split_tag}-seed{seed}"
         else:
             data_tag = Path(probe_cfg["data"]["name"]).name
-            out_dir = Path("runs") / "random-init" / f"{backbone.name}-{data_tag}-{protocol}-seed{seed}"
+            out_dir = Path("runs") / "random-init" / f"{backbone.name}-{data_tag}-{protocol}{split_tag}-seed{seed}"
     atomic.write_text(out_dir / "probe.json", json.dumps(record, indent=2) + "\n")
     record["out"] = str(out_dir / "probe.json")
     return record

@@ -32,8 +32,9 @@ def draw_examples(
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
-        images, labels = next(iterate(data.train, epoch_order(len(data.train), n, seed, 0)[:1]))
-        meta = {"label": labels.to(device), "pixel_mean": normalize.mean, "pixel_std": normalize.std}
+        images, batch_meta = next(iterate(data.train, epoch_order(len(data.train), n, seed, 0)[:1]))
+        meta = {k: v.to(device) for k, v in batch_meta.items()}
+        meta |= {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
         panels, captions = task.examples(normalize(images.to(device)), meta)
     save_examples(panels, captions, path, title)
     return len(panels)

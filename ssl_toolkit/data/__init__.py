@@ -1,48 +1,171 @@
-"""Datasets by name or path: ``mnist`` (built in), ``eurosat-rgb``, or a folder of images ``ROOT/<class>/<image>``."""
+"""Datasets by name or path, split into train and test, with normalisation statistics.
+
+Names: ``mnist`` (built in), ``eurosat-rgb``, ``eurosat-ms``; paths: a GeoTIFF folder (any ``*.tif`` inside), a
+folder with a lat/lon table ``locations.csv``, or a folder of images ``ROOT/<class>/<image>``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from ssl_toolkit.data.image_folder import load_image_folder
+import numpy as np
+import torch
+
+from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.loader import Normalizer, epoch_order, iterate, sequential_order
-from ssl_toolkit.data.mnist import load_mnist
-from ssl_toolkit.data.splits import DataSource, TensorImages
+from ssl_toolkit.data.splits import Catalog, DataSource, LazyImages, Split, TensorImages
+from ssl_toolkit.data.splitting import geographic_split, random_split
 from ssl_toolkit.errors import UserError
 
-BUILTIN = ("mnist", "eurosat-rgb")
+BUILTIN = ("mnist", "eurosat-rgb", "eurosat-ms")
+SPLITS = ("random", "geographic")
 
-__all__ = ["DataSource", "Normalizer", "TensorImages", "epoch_order", "iterate", "load_data", "sequential_order"]
+__all__ = [
+    "DataOptions",
+    "DataSource",
+    "LazyImages",
+    "Normalizer",
+    "Split",
+    "TensorImages",
+    "epoch_order",
+    "iterate",
+    "load_data",
+    "sequential_order",
+]
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to open and split a dataset (the ``data.*`` config keys, less the name)."""
+
+    subset: int | None = None
+    image_size: int | None = None
+    test_fraction: float = 0.2
+    split: str = "random"
+    regions: int = 50
+    bands: list[int] | None = None
+    tile_size: int | None = None
+    tile_stride: int | None = None
+    stats_tiles: int = 1024
+    on_bad_file: str = "error"
+
+
+def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bool) -> Catalog:
+    if name == "mnist":
+        from ssl_toolkit.data.mnist import mnist_catalog
+
+        return mnist_catalog()
+    if name == "eurosat-rgb":
+        from ssl_toolkit.data.eurosat import eurosat_rgb_catalog
+
+        return eurosat_rgb_catalog(bad)
+    raster = dict(
+        bands=options.bands,
+        tile_size=options.tile_size,
+        tile_stride=options.tile_stride,
+        need_coords=need_coords,
+        stats_tiles=options.stats_tiles,
+    )
+    if name == "eurosat-ms":
+        from ssl_toolkit.data.eurosat import find_root
+        from ssl_toolkit.data.geotiff_folder import geotiff_catalog
+
+        return geotiff_catalog(find_root("eurosat_ms"), bad, name="eurosat-ms", **raster)
+    path = Path(name).expanduser()
+    if not path.exists():
+        raise UserError(f"data '{name}': not a built-in dataset ({', '.join(BUILTIN)}) and no such path")
+    if not path.is_dir():
+        raise UserError(f"data '{name}': expected a folder (of GeoTIFFs, or images ROOT/<class>/<image>), got a file")
+    from ssl_toolkit.data.raster import find_geotiffs
+
+    if find_geotiffs(path):
+        from ssl_toolkit.data.geotiff_folder import geotiff_catalog
+
+        return geotiff_catalog(path, bad, **raster)
+    from ssl_toolkit.data.image_folder import image_folder_catalog
+
+    return image_folder_catalog(path, options.image_size, bad)
+
+
+def _with_coords(name: str, samples: Split, bad: BadFiles) -> np.ndarray:
+    """Indices of the samples that have coordinates; the others are bad files."""
+    if samples.coords is None:
+        raise UserError(
+            f"data '{name}' has no coordinates; geolocation and the geographic split need geotagged tiles "
+            "(GeoTIFFs with a CRS, or a locations.csv table with path,lat,lon)"
+        )
+    has = ~torch.isnan(samples.coords).any(dim=1)
+    for i in torch.nonzero(~has).flatten().tolist():
+        bad.report(samples.path(i), "has no coordinates (no CRS, or no row in the lat/lon table)")
+    return torch.nonzero(has).flatten().numpy()
 
 
 def load_data(
-    name: str, *, subset: int | None = None, image_size: int | None = None, test_fraction: float = 0.2
+    name: str,
+    options: DataOptions | None = None,
+    *,
+    need_coords: bool = False,
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> DataSource:
-    """Resolve a built-in dataset name or a folder path; ``subset`` keeps the first N of each split."""
-    if name == "mnist":
-        source = load_mnist()
-    elif name == "eurosat-rgb":
-        from ssl_toolkit.data.eurosat import load_eurosat_rgb
-
-        source = load_eurosat_rgb()
+    """Open ``name``, split it (``options.split``) and compute the training split's normalisation statistics
+    (or use ``stats``, e.g. a run's). ``need_coords``: samples without coordinates are bad files."""
+    options = options or DataOptions()
+    if options.split not in SPLITS:
+        raise UserError(f"data.split: expected one of {', '.join(SPLITS)}, got {options.split!r}")
+    if not 0 < options.test_fraction < 1:
+        raise UserError(f"data.test_fraction must be in (0, 1), got {options.test_fraction}")
+    bad = BadFiles(options.on_bad_file)
+    geographic = options.split == "geographic"
+    catalog = open_catalog(name, options, bad, need_coords or geographic)
+    samples = catalog.samples
+    if need_coords or geographic:
+        keep = _with_coords(name, samples, bad)
+        if len(keep) < len(samples):
+            samples = samples.select(keep)
+            catalog.predefined = None if catalog.predefined is None else _remap(catalog.predefined, keep)
+    if geographic:
+        if options.regions < 2:
+            raise UserError(f"data.regions must be at least 2 for a geographic split, got {options.regions}")
+        try:
+            train_idx, test_idx, _ = geographic_split(samples.coords, options.test_fraction, options.regions)
+        except ValueError as e:
+            raise UserError(f"data '{name}': cannot make a geographic split ({e})") from None
+    elif catalog.predefined is not None:
+        train_idx, test_idx = (np.asarray(part) for part in catalog.predefined)
     else:
-        path = Path(name).expanduser()
-        if not path.exists():
-            raise UserError(f"data '{name}': not a built-in dataset ({', '.join(BUILTIN)}) and no such path")
-        if not path.is_dir():
-            raise UserError(f"data '{name}': expected a folder of images ROOT/<class>/<image>, got a file")
-        source = load_image_folder(path, image_size, test_fraction)
-    if subset is not None:
-        if subset <= 0:
-            raise UserError(f"data.subset must be positive, got {subset}")
-        source.train = _head(source.train, subset)
-        source.test = _head(source.test, subset)
-    return source
+        try:
+            train_idx, test_idx = random_split(samples.labels, options.test_fraction)
+        except ValueError as e:
+            raise UserError(f"data '{name}': cannot split {len(samples)} samples into train and test ({e})") from None
+    train, test = samples.select(train_idx), samples.select(test_idx)
+    if options.subset is not None:
+        if options.subset <= 0:
+            raise UserError(f"data.subset must be positive, got {options.subset}")
+        train, test = train.head(options.subset), test.head(options.subset)
+    mean, std = stats if stats is not None else catalog.stats(train)
+    if len(mean) != catalog.in_chans or len(std) != catalog.in_chans:
+        raise UserError(f"normalisation statistics have {len(mean)} channels, data '{name}' has {catalog.in_chans}")
+    if catalog.use_stats is not None:
+        catalog.use_stats(mean, std)
+    labelled = int((samples.labels >= 0).sum())
+    return DataSource(
+        name=catalog.name,
+        train=train,
+        test=test,
+        mean=tuple(mean),
+        std=tuple(std),
+        in_chans=catalog.in_chans,
+        img_size=catalog.img_size,
+        num_classes=len(catalog.class_names) if labelled else 0,
+        class_names=catalog.class_names,
+        pixel_scale=catalog.pixel_scale,
+        split=options.split,
+        skipped=bad.skipped,
+        stats_note=catalog.stats_note,
+    )
 
 
-def _head(split, n: int):
-    if isinstance(split, TensorImages):
-        return split.subset(n)
-    from torch.utils.data import Subset
-
-    return Subset(split, list(range(min(n, len(split)))))
+def _remap(parts, keep: np.ndarray):
+    position = {int(old): new for new, old in enumerate(keep)}
+    return tuple(np.array([position[int(i)] for i in part if int(i) in position]) for part in parts)

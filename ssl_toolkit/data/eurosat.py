@@ -1,16 +1,16 @@
-"""EuroSAT RGB (Helber et al. 2019): 27,000 Sentinel-2 tiles, 64x64 RGB, 10 land-cover classes, geotagged.
+"""EuroSAT (Helber et al. 2019): Sentinel-2 tiles of 10 land-cover classes, 64x64 pixels, geotagged.
 
-Found as ``eurosat_rgb/`` under ``$SSL_DATA_ROOT``, or under ``../shared/data`` (from the working directory or
-the repository) in development; ``--data PATH/eurosat_rgb`` works too. ``locations.csv`` (path,label,lat,lon)
-lists the tiles. All tiles are decoded into memory (330 MB uint8) with a thread pool, and the decoded array is
-cached under ``$SSL_CACHE_DIR`` (default ``~/.cache/ssl-toolkit``) keyed by the table's path, size and mtime,
-so later runs load it in a second. The train/test split
-is stratified by class, 80/20, with a fixed seed, so every run and probe uses the same split.
+``eurosat-rgb``: 27,000 RGB JPEG tiles; ``locations.csv`` (path,label,lat,lon) lists them with the WGS84
+centre of each tile. ``eurosat-ms``: the 13-band GeoTIFFs (a GeoTIFF folder, see ``geotiff_folder``).
+Found as ``eurosat_rgb/`` or ``eurosat_ms/`` under ``$SSL_DATA_ROOT``, or under ``../shared/data`` (from the
+working directory or the repository) in development; ``--data PATH`` works too. The RGB tiles are decoded
+into memory (330 MB uint8) with a thread pool, and the decoded array is cached under ``$SSL_CACHE_DIR``
+(default ``~/.cache/ssl-toolkit``) keyed by the table's path, size, mtime and rows, so later runs load it in a
+second.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.model_selection import train_test_split
 
 from ssl_toolkit.cache import cache_dir, load_array, save_array
-from ssl_toolkit.data.splits import DataSource, TensorImages
+from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.geotags import TABLE_NAME, Geotag, read_table
+from ssl_toolkit.data.splits import Catalog, TensorImages
 from ssl_toolkit.errors import UserError
 
 FOLDER = "eurosat_rgb"
-SPLIT_SEED = 0
 
 
 def find_root(folder: str = FOLDER) -> Path:
@@ -47,17 +47,6 @@ def find_root(folder: str = FOLDER) -> Path:
     )
 
 
-def read_locations(csv_path: Path) -> list[dict[str, str]]:
-    if not csv_path.is_file():
-        raise UserError(f"{csv_path} does not exist (EuroSAT RGB needs its path,label,lat,lon table)")
-    with csv_path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    missing = {"path", "label"} - set(rows[0] if rows else {})
-    if missing:
-        raise UserError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))}; expected path,label,lat,lon")
-    return rows
-
-
 def _decode(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
@@ -66,17 +55,18 @@ def _decode(path: Path) -> np.ndarray:
         raise UserError(f"{path}: cannot decode image ({e})") from None
 
 
-def _decoded_tiles(root: Path, rows: list[dict[str, str]]) -> np.ndarray:
+def _decoded_tiles(root: Path, tags: list[Geotag]) -> np.ndarray:
     """(N, H, W, 3) uint8 of the tiles in table order, from the cache when it is current."""
-    table = (root / "locations.csv").resolve()
+    table = (root / TABLE_NAME).resolve()
     st = table.stat()
-    key = hashlib.sha256(f"{table}|{st.st_size}|{st.st_mtime_ns}|{len(rows)}".encode()).hexdigest()[:16]
+    rows = hashlib.sha256("\n".join(str(t.path) for t in tags).encode()).hexdigest()
+    key = hashlib.sha256(f"{table}|{st.st_size}|{st.st_mtime_ns}|{rows}".encode()).hexdigest()[:16]
     cache = cache_dir() / f"eurosat_rgb-{key}.npy"
     cached = load_array(cache)
     if cached is not None:
         return cached
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        arrays = list(pool.map(_decode, (root / r["path"] for r in rows)))
+        arrays = list(pool.map(_decode, (t.path for t in tags)))
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
         raise UserError(f"{root}: tiles differ in size {sorted(shapes)[:3]}; EuroSAT tiles are 64x64")
@@ -98,26 +88,23 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     return tuple(means), tuple(stds)
 
 
-def load_eurosat_rgb(root: Path | None = None) -> DataSource:
+def eurosat_rgb_catalog(bad: BadFiles, root: Path | None = None) -> Catalog:
     root = root or find_root()
-    rows = read_locations(root / "locations.csv")
-    classes = sorted({r["label"] for r in rows})
-    labels = np.array([classes.index(r["label"]) for r in rows])
-    images = torch.from_numpy(_decoded_tiles(root, rows)).permute(0, 3, 1, 2).contiguous()
-    train_idx, test_idx = train_test_split(
-        np.arange(len(rows)), test_size=0.2, random_state=SPLIT_SEED, stratify=labels
-    )
-    lab = torch.from_numpy(labels)
-    train = TensorImages(images[train_idx], lab[train_idx])
-    mean, std = channel_stats(train.images)
-    return DataSource(
+    tags = read_table(root / TABLE_NAME, bad)
+    if not tags:
+        raise UserError(f"{root / TABLE_NAME}: no usable rows")
+    if any(t.label is None for t in tags):
+        raise UserError(f"{root / TABLE_NAME}: EuroSAT needs a label on every row")
+    classes = sorted({t.label for t in tags})
+    labels = torch.tensor([classes.index(t.label) for t in tags])
+    images = torch.from_numpy(_decoded_tiles(root, tags)).permute(0, 3, 1, 2).contiguous()
+    coords = torch.tensor([(t.lat, t.lon) for t in tags], dtype=torch.float64)
+    paths = [str(t.path) for t in tags]
+    return Catalog(
         name="eurosat-rgb",
-        train=train,
-        test=TensorImages(images[test_idx], lab[test_idx]),
-        mean=mean,
-        std=std,
+        samples=TensorImages(images, labels, coords, paths),
+        class_names=tuple(classes),
         in_chans=3,
         img_size=images.shape[-1],
-        num_classes=len(classes),
-        class_names=tuple(classes),
+        stats=lambda split: channel_stats(split.images),
     )

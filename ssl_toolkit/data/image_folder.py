@@ -1,90 +1,117 @@
-"""Any folder of images laid out as ``ROOT/<class>/<image>`` (torchvision ``ImageFolder``).
+"""Folders of ordinary images (PNG, JPEG, ...), read as RGB uint8.
 
-Images are read as RGB (torchvision's default loader converts every mode, greyscale included, to RGB).
-
-If ROOT has ``train/`` and ``test/`` subfolders they are the splits; otherwise a stratified split with a fixed
-seed (independent of the training seed, so pretraining and probing agree on it) holds out the test images.
+Two layouts: ``ROOT/<class>/<image>`` (torchvision ``ImageFolder``; ``ROOT/train`` and ``ROOT/test`` subfolders,
+when both exist, are the splits), or a lat/lon table ``ROOT/locations.csv`` (``path,lat,lon[,label]``, see
+``geotags``) that lists the images with their coordinates and optional labels. Images are decoded when a
+batch needs them; every file's header is checked when the folder is opened, so an unreadable image is found
+before training (see ``bad_files``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
-from torch.utils.data import Dataset, Subset
+from PIL import Image
 from torchvision import datasets, transforms
 
-from ssl_toolkit.data.splits import DataSource
+from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.geotags import TABLE_NAME, read_table
+from ssl_toolkit.data.splits import Catalog, LazyImages, Split
 from ssl_toolkit.errors import UserError
 
 
-class _Uint8Folder(Dataset):
-    """ImageFolder yielding (uint8 C x H x W tensor, label)."""
+class ImageFileReader:
+    """Reads image ``j`` as uint8 (C, H, W) RGB, resized and centre-cropped to ``image_size`` when set."""
 
-    def __init__(self, root: Path, image_size: int | None) -> None:
+    def __init__(self, paths: list[str], image_size: int | None) -> None:
+        self.paths = paths
         steps: list = [transforms.Resize(image_size), transforms.CenterCrop(image_size)] if image_size else []
-        steps.append(transforms.PILToTensor())
-        try:
-            self.folder = datasets.ImageFolder(str(root), transform=transforms.Compose(steps))
-        except (FileNotFoundError, RuntimeError) as e:
-            raise UserError(f"{root}: not an image folder of the form ROOT/<class>/<image> ({e})") from None
-        self.targets = self.folder.targets
-        self.classes = self.folder.classes
+        self.transform = transforms.Compose([*steps, transforms.PILToTensor()])
 
-    def __len__(self) -> int:
-        return len(self.folder)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __call__(self, j: int) -> torch.Tensor:
         try:
-            image, label = self.folder[i]
+            with Image.open(self.paths[j]) as im:
+                return self.transform(im.convert("RGB"))
         except (OSError, ValueError) as e:
-            raise UserError(f"{self.folder.samples[i][0]}: cannot read image ({e})") from None
-        return image, label
+            raise UserError(f"{self.paths[j]}: cannot read image ({e})") from None
 
 
-def _channel_stats(ds: Dataset, n: int = 512) -> tuple[tuple[float, ...], tuple[float, ...], int, int]:
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randperm(len(ds), generator=g)[:n].tolist()
-    imgs = [ds[i][0] for i in idx]
-    shapes = {tuple(im.shape) for im in imgs}
-    if len(shapes) > 1:
-        raise UserError(f"images differ in size {sorted(shapes)[:3]}...; set data.image_size to resize them")
-    x = torch.stack(imgs).float() / 255
-    c, h, w = imgs[0].shape
-    mean = x.mean(dim=(0, 2, 3)).tolist()
-    std = x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist()
-    return tuple(mean), tuple(std), c, h
-
-
-def load_image_folder(root: Path, image_size: int | None, test_fraction: float, split_seed: int = 0) -> DataSource:
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        train: Dataset = _Uint8Folder(root / "train", image_size)
-        test: Dataset = _Uint8Folder(root / "test", image_size)
-        classes = train.classes  # type: ignore[attr-defined]
-        if test.classes != classes:  # type: ignore[attr-defined]
-            raise UserError(f"{root}: train/ and test/ hold different class folders ({classes} vs {test.classes})")
-    else:
-        full = _Uint8Folder(root, image_size)
-        if not 0 < test_fraction < 1:
-            raise UserError(f"data.test_fraction must be in (0, 1), got {test_fraction}")
-        indices = list(range(len(full)))
+def _check_headers(paths: list[str], bad: BadFiles) -> tuple[list[int], set[tuple[int, int]]]:
+    """Indices of the images whose header can be read, and the sizes seen."""
+    good, sizes = [], set()
+    for i, p in enumerate(paths):
         try:
-            train_idx, test_idx = train_test_split(
-                indices, test_size=test_fraction, random_state=split_seed, stratify=full.targets
-            )
-        except ValueError as e:
-            raise UserError(f"{root}: cannot split {len(full)} images into train and test by class ({e})") from None
-        train, test, classes = Subset(full, train_idx), Subset(full, test_idx), full.classes
-    mean, std, chans, size = _channel_stats(train)
-    return DataSource(
-        name=str(root),
-        train=train,
-        test=test,
-        mean=mean,
-        std=std,
-        in_chans=chans,
-        img_size=size,
-        num_classes=len(classes),
-        class_names=tuple(classes),
+            with Image.open(p) as im:
+                sizes.add(im.size)
+        except (OSError, ValueError) as e:
+            bad.report(p, f"cannot read image ({str(e).splitlines()[0]})")
+            continue
+        good.append(i)
+    return good, sizes
+
+
+def _class_folder_samples(root: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    try:
+        folder = datasets.ImageFolder(str(root))
+    except (FileNotFoundError, RuntimeError) as e:
+        raise UserError(f"{root}: not an image folder of the form ROOT/<class>/<image> ({e})") from None
+    return folder.samples, folder.classes
+
+
+def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> Catalog:
+    predefined = None
+    coords = None
+    if (root / TABLE_NAME).is_file():
+        tags = read_table(root / TABLE_NAME, bad)
+        classes = sorted({t.label for t in tags if t.label is not None})
+        paths = [str(t.path) for t in tags]
+        labels = [classes.index(t.label) if t.label is not None else -1 for t in tags]
+        coords = [(t.lat, t.lon) for t in tags]
+    elif (root / "train").is_dir() and (root / "test").is_dir():
+        train, classes = _class_folder_samples(root / "train")
+        test, test_classes = _class_folder_samples(root / "test")
+        if test_classes != classes:
+            raise UserError(f"{root}: train/ and test/ hold different class folders ({classes} vs {test_classes})")
+        paths = [p for p, _ in train + test]
+        labels = [y for _, y in train + test]
+        predefined = np.arange(len(train)), np.arange(len(train), len(paths))
+    else:
+        samples, classes = _class_folder_samples(root)
+        paths, labels = [p for p, _ in samples], [y for _, y in samples]
+    good, sizes = _check_headers(paths, bad)
+    if not good:
+        raise UserError(f"{root}: no readable images")
+    if image_size is None and len(sizes) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:3])
+        raise UserError(f"{root}: images differ in size ({shown}, ...); set data.image_size to resize them")
+    if predefined is not None:
+        position = {old: new for new, old in enumerate(good)}
+        predefined = tuple(np.array([position[i] for i in part if i in position]) for part in predefined)
+    keep_idx = torch.tensor(good)
+    samples = LazyImages(
+        ImageFileReader([paths[i] for i in good], image_size),
+        torch.arange(len(good)),
+        torch.tensor(labels)[keep_idx],
+        torch.tensor(coords, dtype=torch.float64)[keep_idx] if coords is not None else None,
+        [paths[i] for i in good],
     )
+    first = samples[0]
+    return Catalog(
+        name=str(root),
+        samples=samples,
+        class_names=tuple(classes),
+        in_chans=first.shape[0],
+        img_size=first.shape[-1],
+        stats=_sampled_channel_stats,
+        predefined=predefined,
+    )
+
+
+def _sampled_channel_stats(split: Split, n: int = 512) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and sample std in [0, 1] of a seeded sample of ``n`` images."""
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randperm(len(split), generator=g)[:n].tolist()
+    x = torch.stack([split[i] for i in idx]).float() / 255  # type: ignore[index]
+    return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).clamp_min(1e-6).tolist())

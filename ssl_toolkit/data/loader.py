@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from ssl_toolkit.data.splits import TensorImages
+from ssl_toolkit.data.splits import DataSource, Split, TensorImages
 
 
 def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
@@ -25,16 +25,16 @@ def sequential_order(n: int, batch_size: int) -> list[torch.Tensor]:
 
 
 def iterate(
-    split: TensorImages | Dataset,
+    split: Split,
     batches: Sequence[torch.Tensor],
     num_workers: int = 0,
     pin_memory: bool = False,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (uint8 images, int64 labels) on the CPU for each index batch."""
+) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """Yield (images in their stored dtype, meta) on the CPU for each index batch; meta as ``Split.batch_meta``."""
     if isinstance(split, TensorImages):
         for idx in batches:
-            images, labels = split.images[idx], split.labels[idx]
-            yield (images.pin_memory(), labels.pin_memory()) if pin_memory else (images, labels)
+            images = split.images[idx]
+            yield (images.pin_memory() if pin_memory else images), split.batch_meta(idx)
         return
     loader = DataLoader(
         split,
@@ -46,18 +46,27 @@ def iterate(
         # task randomness would differ from an uninterrupted run's
         generator=torch.Generator().manual_seed(0),
     )
-    for images, labels in loader:
-        yield images, torch.as_tensor(labels)
+    for idx, images in zip(batches, loader, strict=True):
+        yield images, split.batch_meta(idx)
 
 
 class Normalizer:
-    """uint8 (B, C, H, W) on any device -> float32 normalised by per-channel mean and std."""
+    """Stored pixels (B, C, H, W) on any device -> float32 normalised by per-channel mean and std.
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], device: torch.device) -> None:
+    ``mean`` and ``std`` are in units of ``stored value / pixel_scale`` (see ``DataSource``).
+    """
+
+    def __init__(
+        self, mean: Sequence[float], std: Sequence[float], device: torch.device, pixel_scale: float = 255.0
+    ) -> None:
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
-        self.scale = (1.0 / (255.0 * torch.tensor(std, device=device))).view(1, -1, 1, 1)
+        self.scale = (1.0 / (pixel_scale * torch.tensor(std, device=device))).view(1, -1, 1, 1)
         self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, -1, 1, 1)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return images.float() * self.scale - self.shift
+
+    @classmethod
+    def for_data(cls, data: DataSource, device: torch.device) -> Normalizer:
+        return cls(data.mean, data.std, device, data.pixel_scale)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssl_toolkit.data.splits import DataSource, TensorImages
+from ssl_toolkit.data.splits import Catalog, TensorImages
 from ssl_toolkit.errors import UserError
 
 PACKAGED = Path(__file__).parent / "mnist_files"
@@ -41,22 +41,22 @@ def _find(folder: Path, stem: str) -> Path:
     raise UserError(f"{folder}: missing MNIST file {stem}(.gz)")
 
 
-def load_mnist(folder: Path = PACKAGED) -> DataSource:
-    """MNIST from a folder of idx files (default: the copy shipped with the package)."""
+def mnist_catalog(folder: Path = PACKAGED) -> Catalog:
+    """MNIST from a folder of idx files (default: the copy shipped with the package); 60,000 train, 10,000 test."""
 
-    def split(prefix: str) -> TensorImages:
+    def read(prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
         images = read_idx(_find(folder, f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(_find(folder, f"{prefix}-labels-idx1-ubyte"))
-        return TensorImages(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
+        return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
-    return DataSource(
+    (train_x, train_y), (test_x, test_y) = read("train"), read("t10k")
+    n = len(train_x)
+    return Catalog(
         name="mnist",
-        train=split("train"),
-        test=split("t10k"),
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
+        samples=TensorImages(torch.cat([train_x, test_x]), torch.cat([train_y, test_y])),
+        class_names=tuple(str(i) for i in range(10)),
         in_chans=1,
         img_size=28,
-        num_classes=10,
-        class_names=tuple(str(i) for i in range(10)),
+        stats=lambda split: (MNIST_MEAN, MNIST_STD),
+        predefined=(range(n), range(n, n + len(test_x))),
     )

@@ -1,47 +1,155 @@
-"""Labelled image splits and the dataset description the rest of the toolkit sees.
+"""Splits of samples and the dataset description the rest of the toolkit sees.
 
-Images stay uint8 until they reach the training device; normalisation happens there, in one batched op.
+A split knows, for every sample, its label (-1 when unlabelled), its WGS84 coordinates (NaN when unknown) and
+its source path, without reading any pixels; ``batch_meta`` turns an index batch into the ``meta`` tensors
+tasks receive. Pixels stay in their stored dtype until they reach the training device; normalisation happens
+there, in one batched op.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import Dataset
 
 
-class TensorImages:
-    """A split held in memory: ``images`` uint8 (N, C, H, W) and ``labels`` int64 (N,).
+class Split:
+    """Per-sample facts: ``labels`` int64 (N,), ``coords`` float64 (N, 2) lat/lon degrees or None, ``paths``."""
 
-    Batches are read by fancy indexing, with no per-sample Python work.
-    """
+    labels: torch.Tensor
+    coords: torch.Tensor | None
+    paths: list[str] | None
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def select(self, idx: Sequence[int] | torch.Tensor) -> Split:
+        """The samples at ``idx``, in that order."""
+        raise NotImplementedError
+
+    def head(self, n: int) -> Split:
+        return self.select(torch.arange(min(n, len(self))))
+
+    def batch_meta(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``label`` (B,), and ``lat``/``lon`` (B,) float32 degrees when the split has coordinates."""
+        meta = {"label": self.labels[idx]}
+        if self.coords is not None:
+            meta["lat"] = self.coords[idx, 0].float()
+            meta["lon"] = self.coords[idx, 1].float()
+        return meta
+
+    def path(self, i: int) -> str:
+        return self.paths[i] if self.paths is not None else f"sample {i}"
+
+    def _facts(self, idx: torch.Tensor) -> dict:
+        return {
+            "labels": self.labels[idx],
+            "coords": self.coords[idx] if self.coords is not None else None,
+            "paths": [self.paths[i] for i in idx.tolist()] if self.paths is not None else None,
+        }
+
+
+def _index(idx: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(idx, dtype=torch.long)
+
+
+class TensorImages(Split):
+    """A split held in memory: ``images`` (N, C, H, W) in their stored dtype; batches by fancy indexing."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        coords: torch.Tensor | None = None,
+        paths: list[str] | None = None,
+    ) -> None:
+        if images.ndim != 4 or images.dtype == torch.bool:
+            raise ValueError(f"images must be (N, C, H, W) numbers, got {images.dtype} {tuple(images.shape)}")
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = labels.long()
+        self.coords = coords
+        self.paths = paths
 
-    def __len__(self) -> int:
-        return len(self.images)
+    def select(self, idx: Sequence[int] | torch.Tensor) -> TensorImages:
+        idx = _index(idx)
+        return TensorImages(self.images[idx], **self._facts(idx))
 
     def subset(self, n: int) -> TensorImages:
-        return TensorImages(self.images[:n], self.labels[:n])
+        return self.head(n)  # type: ignore[return-value]
+
+
+class LazyImages(Split, Dataset):
+    """A split read sample by sample: ``read(j)`` returns sample ``j`` of the source as a (C, H, W) tensor.
+
+    ``read`` must be picklable (DataLoader workers call it); ``source_index`` maps this split's samples to the
+    source's, so selecting a subset never copies pixels.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], torch.Tensor],
+        source_index: torch.Tensor,
+        labels: torch.Tensor,
+        coords: torch.Tensor | None = None,
+        paths: list[str] | None = None,
+    ) -> None:
+        self.read = read
+        self.source_index = source_index.long()
+        self.labels = labels.long()
+        self.coords = coords
+        self.paths = paths
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.read(int(self.source_index[i]))
+
+    def select(self, idx: Sequence[int] | torch.Tensor) -> LazyImages:
+        idx = _index(idx)
+        return LazyImages(self.read, self.source_index[idx], **self._facts(idx))
+
+
+@dataclass
+class Catalog:
+    """Everything a loader knows about a dataset before it is split into train and test.
+
+    ``stats(split)`` gives per-channel (mean, std) in units of ``stored value / pixel_scale``; ``predefined``
+    holds (train, test) indices when the files themselves say (MNIST's files, ``train/`` and ``test/`` folders).
+    """
+
+    name: str
+    samples: Split
+    class_names: tuple[str, ...]
+    in_chans: int
+    img_size: int
+    stats: Callable[[Split], tuple[tuple[float, ...], tuple[float, ...]]]
+    pixel_scale: float = 255.0
+    predefined: tuple[Sequence[int], Sequence[int]] | None = None
+    stats_note: dict = field(default_factory=dict)
+    use_stats: Callable[[tuple[float, ...], tuple[float, ...]], None] | None = None  # told the stats in use
+    tiles: list | None = None  # GeoTIFF datasets: the raster.Tile of each sample (window, CRS, bounds)
 
 
 @dataclass
 class DataSource:
-    """A dataset resolved from a name or a path: its train and test splits and what a model must know of it."""
+    """A dataset resolved from a name or a path: its train and test splits and what a model must know of it.
+
+    ``mean``/``std`` are per channel in units of ``stored value / pixel_scale`` (pixel_scale is 255 for 8-bit
+    images, the dtype's maximum for other integer rasters, 1 for float rasters).
+    """
 
     name: str
-    train: TensorImages | Dataset
-    test: TensorImages | Dataset
+    train: Split
+    test: Split
     mean: tuple[float, ...]
     std: tuple[float, ...]
     in_chans: int
     img_size: int
     num_classes: int
     class_names: tuple[str, ...]
+    pixel_scale: float = 255.0
+    split: str = "random"
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    stats_note: dict = field(default_factory=dict)

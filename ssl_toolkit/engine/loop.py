@@ -122,11 +122,11 @@ def train(
         if reset:
             window.reset()
 
-    normalize = Normalizer(data.mean, data.std, device)
+    normalize = Normalizer.for_data(data, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
-    for name, text in task.run_files().items():
-        atomic.write_text(run_dir / name, text)
+    for name, content in task.run_files().items():
+        atomic.write(run_dir / name, content)
     if not (run_dir / "plots" / "examples.png").exists():
         title = f"{type(task).__name__}: training examples"
         draw_examples(task, data, normalize, device, seed, run_dir / "plots" / "examples.png", title)
@@ -142,7 +142,7 @@ def train(
     )
     while step < end and epoch < epochs:
         order = epoch_order(len(data.train), batch_size, seed, epoch)[batch:]
-        for images, labels in iterate(data.train, order, num_workers, pin):
+        for images, batch_meta in iterate(data.train, order, num_workers, pin):
             if step >= end:
                 break
             factor = lr_factor[step]
@@ -150,7 +150,7 @@ def train(
                 for group in opt.param_groups:
                     group["lr"] = group["initial_lr"] * factor
             images = normalize(images.to(device, non_blocking=pin))
-            meta = {"label": labels.to(device, non_blocking=pin), **pixel_stats}
+            meta = {k: v.to(device, non_blocking=pin) for k, v in batch_meta.items()} | pixel_stats
             try:
                 out = task.training_step(images, meta, ctx)
             except NonFiniteLoss as e:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_toolkit.data import Normalizer, TensorImages, epoch_order, load_data
+from ssl_toolkit.data import DataOptions, Normalizer, TensorImages, epoch_order, load_data
 from ssl_toolkit.data.mnist import PACKAGED, read_idx
 from ssl_toolkit.errors import UserError
 
@@ -19,7 +19,7 @@ def test_packaged_mnist_is_complete_and_offline() -> None:
 
 
 def test_subset_keeps_the_first_images() -> None:
-    mnist = load_data("mnist", subset=100)
+    mnist = load_data("mnist", DataOptions(subset=100))
     assert len(mnist.train) == 100 and len(mnist.test) == 100
 
 
@@ -32,12 +32,12 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_image_folder_with_a_stratified_split(image_folder: Path) -> None:
-    data = load_data(str(image_folder), test_fraction=0.25)
+    data = load_data(str(image_folder), DataOptions(test_fraction=0.25))
     assert data.in_chans == 3 and data.img_size == 16 and data.num_classes == 3
     assert len(data.train) == 27 and len(data.test) == 9
-    test_labels = sorted(data.test[i][1] for i in range(len(data.test)))
+    test_labels = sorted(data.test.labels.tolist())
     assert test_labels == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    image, _ = data.train[0]
+    image = data.train[0]
     assert image.dtype == torch.uint8 and image.shape == (3, 16, 16)
 
 

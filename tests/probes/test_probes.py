@@ -5,12 +5,12 @@ import torch
 from probes.linear import LinearProbe
 from probes.seed_fc import SeedFcProbe
 from ssl_toolkit.backbones import create_backbone
-from ssl_toolkit.data import load_data
+from ssl_toolkit.data import DataOptions, load_data
 
 
 def test_seed_fc_trains_only_fc_layers() -> None:
     torch.manual_seed(0)
-    data = load_data("mnist", subset=256)
+    data = load_data("mnist", DataOptions(subset=256))
     net = create_backbone("mnist_net", 1, 28)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     result = SeedFcProbe(batch_size=32).run(net, data, torch.device("cpu"), seed=0)
@@ -23,7 +23,7 @@ def test_seed_fc_trains_only_fc_layers() -> None:
 
 
 def test_linear_probe_learns_and_leaves_the_backbone_untouched() -> None:
-    data = load_data("mnist", subset=1000)
+    data = load_data("mnist", DataOptions(subset=1000))
     net = create_backbone("mnist_net", 1, 28)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     result = LinearProbe(epochs=20).run(net, data, torch.device("cpu"), seed=0)

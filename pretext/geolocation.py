@@ -1,0 +1,84 @@
+"""Geolocation pretext (Ayush et al., "Geography-Aware Self-Supervised Learning", ICCV 2021).
+
+The training tiles' coordinates are clustered by k-means on the unit sphere (faiss; K=100 in the paper); the
+task classifies which cluster a tile comes from, so the backbone learns what distinguishes regions. Needs
+lat/lon for every training tile. The centres are a buffer (saved in checkpoints); the run folder gets
+``geolocation/clusters.csv`` (centre lat/lon and size), ``geolocation/assignments.csv`` (each training tile's
+cluster) and ``plots/geolocation_clusters.png``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+from pretext.base import ClassificationPretext
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans, to_lat_lon
+from ssl_toolkit.data.splits import DataSource
+from ssl_toolkit.maps import draw_map
+from ssl_toolkit.registry import TASKS
+
+
+@TASKS.register("geolocation")
+class Geolocation(ClassificationPretext):
+    """Classify the k-means cluster (on the unit sphere) of each tile's location; K clusters, seeded."""
+
+    needs_coords = True
+
+    def __init__(self, backbone: Backbone, clusters: int = 100, seed: int = 0, iterations: int = 25) -> None:
+        """``clusters``: K of the k-means; ``seed`` and ``iterations``: of faiss's k-means."""
+        if clusters < 2:
+            raise ValueError(f"clusters must be at least 2, got {clusters}")
+        if iterations < 1:
+            raise ValueError(f"iterations must be at least 1, got {iterations}")
+        super().__init__(backbone, num_classes=clusters)
+        self.seed, self.iterations = seed, iterations
+        self.register_buffer("centres", torch.zeros(clusters, 3, dtype=torch.float64))
+        self._files: dict[str, str | bytes] = {}
+
+    def fit_data(self, data: DataSource) -> None:
+        split = data.train
+        if split.coords is None or torch.isnan(split.coords).any():
+            first = 0 if split.coords is None else int(torch.isnan(split.coords).any(dim=1).nonzero()[0])
+            raise ValueError(f"geolocation needs lat/lon for every tile; {split.path(first)} has none")
+        lat, lon = split.coords[:, 0].float(), split.coords[:, 1].float()  # as the batches carry them
+        centres = spherical_kmeans(lat, lon, self.num_classes, self.seed, self.iterations)
+        self.centres.copy_(centres)
+        cluster = assign(lat, lon, centres)
+        sizes = torch.bincount(cluster, minlength=self.num_classes)
+        c_lat, c_lon = to_lat_lon(centres)
+        clusters = ["cluster,lat,lon,x,y,z,tiles"] + [
+            f"{k},{c_lat[k]:.6f},{c_lon[k]:.6f},{x:.8f},{y:.8f},{z:.8f},{int(sizes[k])}"
+            for k, (x, y, z) in enumerate(centres.tolist())
+        ]
+        rows = io.StringIO()
+        rows.write("path,lat,lon,cluster\n")
+        for i, (la, lo, c) in enumerate(
+            zip(split.coords[:, 0].tolist(), split.coords[:, 1].tolist(), cluster.tolist())
+        ):
+            rows.write(f"{split.path(i)},{la:.6f},{lo:.6f},{c}\n")
+        plot = draw_map(
+            split.coords[:, 0].numpy(),
+            split.coords[:, 1].numpy(),
+            cluster.numpy(),
+            f"geolocation: {self.num_classes} k-means clusters on the sphere",
+            "cluster",
+            centres=(c_lat.numpy(), c_lon.numpy()),
+        )
+        self._files = {
+            "geolocation/clusters.csv": "\n".join(clusters) + "\n",
+            "geolocation/assignments.csv": rows.getvalue(),
+            "plots/geolocation_clusters.png": plot,
+        }
+
+    def run_files(self) -> dict[str, str | bytes]:
+        return dict(self._files)
+
+    def build_inputs(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if "lat" not in meta or "lon" not in meta:
+            raise ValueError("geolocation needs lat/lon for each tile; this data has no coordinates")
+        if not self.centres.any():
+            raise ValueError("geolocation has no clusters yet; fit_data(data) clusters the training coordinates")
+        return images, assign(meta["lat"], meta["lon"], self.centres).to(images.device)

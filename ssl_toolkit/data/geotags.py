@@ -1,0 +1,63 @@
+"""Lat/lon tables: a CSV with columns ``path,lat,lon`` and an optional ``label``, one row per image.
+
+Paths are relative to the table's folder (or absolute). Latitude and longitude are WGS84 degrees of the image
+centre. A row whose path does not exist or whose coordinates are out of range is a bad file (see
+``bad_files``); a table without the required columns is an error naming the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.errors import UserError
+
+TABLE_NAME = "locations.csv"
+
+
+@dataclass(frozen=True)
+class Geotag:
+    path: Path
+    lat: float
+    lon: float
+    label: str | None
+
+
+def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geotag]:
+    """The table's valid rows in file order; invalid rows go to ``bad`` (which may raise)."""
+    if not table.is_file():
+        raise UserError(f"lat/lon table {table} does not exist")
+    try:
+        with table.open(newline="") as f:
+            reader = csv.DictReader(f)
+            columns = set(reader.fieldnames or ())
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise UserError(f"{table}: cannot read the lat/lon table ({e})") from None
+    missing = {"path", "lat", "lon"} - columns
+    if missing:
+        raise UserError(f"{table}: missing column(s) {', '.join(sorted(missing))}; expected path,lat,lon[,label]")
+    tags = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{table} line {line}"
+        path = Path(row["path"]) if Path(row["path"]).is_absolute() else table.parent / row["path"]
+        try:
+            lat, lon = float(row["lat"]), float(row["lon"])
+        except (TypeError, ValueError):
+            bad.report(where, f"lat/lon {row['lat']!r}, {row['lon']!r} are not numbers")
+            continue
+        if not (math.isfinite(lat) and -90 <= lat <= 90):
+            bad.report(where, f"latitude {lat} is outside [-90, 90]")
+            continue
+        if not (math.isfinite(lon) and -180 <= lon <= 360):
+            bad.report(where, f"longitude {lon} is outside [-180, 360]")
+            continue
+        if check_files and not path.is_file():
+            bad.report(where, f"{path} does not exist")
+            continue
+        label = row.get("label") or None
+        tags.append(Geotag(path, lat, lon if lon <= 180 else lon - 360, label))
+    return tags

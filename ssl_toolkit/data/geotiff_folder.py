@@ -1,0 +1,100 @@
+"""A folder of GeoTIFFs as a dataset: chips (``ROOT/[train|test/]<class>/<file>.tif`` or unlabelled files), or
+large scenes cut into tiles by windowed reads (``data.tile_size``, ``data.tile_stride``).
+
+Any band count and dtype: tiles are read as float32, a subset of bands by 1-based index (``data.bands``).
+Per-band normalisation statistics come from the valid (non-nodata) pixels of a seeded sample of training
+tiles (``data.stats_tiles``); nodata pixels are filled with the band mean, so they are zero once normalised.
+Built-in ``eurosat-ms``: the 13-band EuroSAT GeoTIFFs (uint16, UTM zones 29N to 36N).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.raster import (
+    TileReader,
+    band_statistics,
+    find_geotiffs,
+    index_geotiffs,
+    pixel_scale,
+)
+from ssl_toolkit.data.splits import Catalog, LazyImages, Split
+from ssl_toolkit.errors import UserError
+
+SPLIT_FOLDERS = ("train", "test")
+
+
+def label_of(root: Path, path: Path) -> str | None:
+    """The class folder of a file: ``ROOT/<class>/f.tif`` or ``ROOT/train/<class>/f.tif``; None if flat."""
+    parts = path.relative_to(root).parts[:-1]
+    if parts and parts[0] in SPLIT_FOLDERS:
+        parts = parts[1:]
+    return parts[0] if parts else None
+
+
+def geotiff_catalog(
+    root: Path,
+    bad: BadFiles,
+    *,
+    name: str | None = None,
+    bands: list[int] | None = None,
+    tile_size: int | None = None,
+    tile_stride: int | None = None,
+    need_coords: bool = False,
+    stats_tiles: int = 1024,
+) -> Catalog:
+    files = find_geotiffs(root)
+    if not files:
+        raise UserError(f"{root}: no GeoTIFF files (*.tif, *.tiff)")
+    index = index_geotiffs(files, [label_of(root, f) for f in files], tile_size, tile_stride, need_coords)
+    for path, reason in index.problems:
+        bad.report(path, reason)
+    tiles = index.tiles
+    if not tiles:
+        raise UserError(f"{root}: no usable tiles ({len(index.problems)} bad file(s))")
+    if bands is not None:
+        wrong = [b for b in bands if not isinstance(b, int) or not 1 <= b <= index.bands]
+        if wrong or not bands:
+            raise UserError(f"data.bands: expected band numbers between 1 and {index.bands}, got {bands}")
+    classes = sorted({t.label for t in tiles if t.label is not None})
+    labels = torch.tensor([classes.index(t.label) if t.label is not None else -1 for t in tiles])
+    split_of = [Path(t.path).relative_to(root).parts[0] for t in tiles]
+    predefined = None
+    if {"train", "test"} <= set(split_of):
+        predefined = tuple(np.flatnonzero(np.array(split_of) == s) for s in SPLIT_FOLDERS)
+    reader = TileReader(tiles, bands, fill=None)
+    scale = pixel_scale(index.dtype)
+    note: dict = {"bands": bands or list(range(1, index.bands + 1)), "dtype": index.dtype, "nodata": index.nodata}
+
+    def stats(split: Split) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        g = torch.Generator().manual_seed(0)
+        picked = torch.randperm(len(split), generator=g)[:stats_tiles]
+        sources = split.source_index[picked].tolist()  # type: ignore[attr-defined]
+        mean, std, pixels = band_statistics(reader, sources, scale)
+        note.update({"stats_tiles": len(sources), "stats_pixels_per_band": pixels})
+        return tuple(mean), tuple(std)
+
+    samples = LazyImages(
+        reader,
+        torch.arange(len(tiles)),
+        labels,
+        torch.tensor([(t.lat, t.lon) for t in tiles], dtype=torch.float64),
+        [t.name for t in tiles],
+    )
+    return Catalog(
+        name=name or str(root),
+        samples=samples,
+        class_names=tuple(classes),
+        in_chans=len(bands) if bands else index.bands,
+        img_size=tiles[0].height,
+        stats=stats,
+        pixel_scale=scale,
+        predefined=predefined,
+        stats_note=note,
+        tiles=tiles,
+        use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),
+    )

@@ -1,0 +1,265 @@
+"""GeoTIFF tiles through rasterio: an index of tiles (chips, or windows cut from large scenes) and their reader.
+
+All rasterio code of the toolkit lives here. Each file is read in its own CRS: a tile is a pixel window of one
+file, never reprojected or resampled, so a dataset may mix CRSs (EuroSAT-MS spans eight UTM zones) and no
+tile holds fill pixels from a warp. The WGS84 lat/lon of a tile is its centre transformed from the file's CRS.
+
+Indexing opens every file once and, with ``validate``, reads every tile once, so a corrupt or truncated file,
+an all-nodata tile, a file without CRS (when coordinates are needed) or a file with another band count or
+dtype is found before training starts (see ``bad_files``), never half way through an epoch. Reading opens
+the file for each tile (chips) or keeps a few scene files open (windows), and reads only the tile's window:
+a scene is never read whole into memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SUFFIXES = (".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: a pixel window of a GeoTIFF, with where it lies."""
+
+    path: str
+    col: int
+    row: int
+    width: int
+    height: int
+    crs: str  # "" when the file has none
+    bounds: tuple[float, float, float, float]  # left, bottom, right, top in the file's CRS
+    lat: float  # WGS84 degrees of the tile centre; NaN without CRS
+    lon: float
+    label: str | None
+    bands: int
+
+    @property
+    def name(self) -> str:
+        """The path, with the window's offset when the tile is part of a larger file."""
+        return self.path if (self.col, self.row) == (0, 0) and self.whole else f"{self.path}@{self.col},{self.row}"
+
+    whole: bool = True
+
+
+def find_geotiffs(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+
+
+def pixel_scale(dtype: str) -> float:
+    """The stored value that means 1.0: the maximum of an integer dtype, 1 for floats."""
+    kind = np.dtype(dtype)
+    return float(np.iinfo(kind).max) if kind.kind in "ui" else 1.0
+
+
+def windows(width: int, height: int, size: int | None, stride: int | None) -> list[tuple[int, int, int, int]]:
+    """(col, row, w, h) of the full tiles of ``size`` every ``stride`` pixels, row by row; the whole file when
+    ``size`` is None. Tiles that would run past the edge are left out."""
+    if size is None:
+        return [(0, 0, width, height)]
+    step = stride or size
+    return [
+        (col, row, size, size) for row in range(0, height - size + 1, step) for col in range(0, width - size + 1, step)
+    ]
+
+
+@dataclass
+class RasterIndex:
+    tiles: list[Tile]
+    bands: int
+    dtype: str
+    nodata: list[float | None]  # per file band, of the common layout (None: no nodata value)
+    problems: list[tuple[str, str]]
+
+
+def index_geotiffs(
+    files: list[Path],
+    labels: list[str | None],
+    tile_size: int | None = None,
+    stride: int | None = None,
+    need_coords: bool = False,
+    validate: bool = True,
+) -> RasterIndex:
+    """Open each file, cut it into windows, locate each window's centre; collect problems as (path, reason).
+
+    The band count and dtype shared by most files are the dataset's; files that differ are problems. Without a
+    ``tile_size`` every file is one tile and files of another size than the most common are problems.
+    """
+    import rasterio
+    from rasterio.errors import RasterioError
+    from rasterio.warp import transform as warp_points
+
+    opened, problems = [], []
+    for path, label in zip(files, labels, strict=True):
+        try:
+            with rasterio.open(path) as src:
+                opened.append((path, label, src.profile.copy(), src.transform, src.crs, src.nodatavals))
+        except (RasterioError, OSError) as e:
+            problems.append((str(path), f"cannot open as a GeoTIFF ({_first_line(e)})"))
+    if not opened:
+        return RasterIndex([], 0, "uint8", [], problems)
+    layout = Counter((p["count"], p["dtype"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
+    size = Counter((p["width"], p["height"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
+    nodata = next(list(nd) for _, _, p, _, _, nd in opened if (p["count"], p["dtype"]) == layout)
+    tiles: list[Tile] = []
+    for path, label, profile, affine, crs, _ in opened:
+        width, height = profile["width"], profile["height"]
+        if (profile["count"], profile["dtype"]) != layout:
+            problems.append(
+                (
+                    str(path),
+                    f"has {profile['count']} band(s) of {profile['dtype']}, the others {layout[0]} of {layout[1]}",
+                )
+            )
+            continue
+        if tile_size is None and (width, height) != size:
+            problems.append(
+                (
+                    str(path),
+                    f"is {width}x{height} pixels, the others {size[0]}x{size[1]}; set data.tile_size to cut tiles",
+                )
+            )
+            continue
+        wins = windows(width, height, tile_size, stride)
+        if not wins:
+            problems.append((str(path), f"is {width}x{height} pixels, smaller than data.tile_size={tile_size}"))
+            continue
+        if crs is None and need_coords:
+            problems.append((str(path), "has no CRS, so its tiles have no coordinates"))
+            continue
+        cols = np.array([c + w / 2 for c, _, w, _ in wins])
+        rows = np.array([r + h / 2 for _, r, _, h in wins])
+        xs, ys = affine * (cols, rows)
+        if crs is not None:
+            lons, lats = warp_points(crs, "EPSG:4326", np.atleast_1d(xs).tolist(), np.atleast_1d(ys).tolist())
+        else:
+            lats = lons = [math.nan] * len(wins)
+        for (c, r, w, h), lat, lon in zip(wins, lats, lons, strict=True):
+            left, top = affine * (c, r)
+            right, bottom = affine * (c + w, r + h)
+            tiles.append(
+                Tile(
+                    str(path), c, r, w, h, crs.to_string() if crs else "",
+                    (min(left, right), min(bottom, top), max(left, right), max(bottom, top)),
+                    float(lat), float(lon), label, profile["count"], whole=(w, h) == (width, height),
+                )
+            )  # fmt: skip
+    if validate:
+        tiles = _readable_tiles(tiles, problems)
+    return RasterIndex(tiles, layout[0], layout[1], nodata, problems)
+
+
+def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[Tile]:
+    """Read every tile once: drop those whose file is corrupt or whose pixels are all nodata."""
+    reader = TileReader(tiles, bands=None, fill=None)
+    good, broken = [], set()
+    for j, tile in enumerate(tiles):
+        if tile.path in broken:
+            continue
+        try:
+            _, valid = reader.read_masked(j)
+        except TileReadError as e:
+            problems.append((tile.path, str(e)))
+            broken.add(tile.path)
+            continue
+        if not valid.any():
+            problems.append((tile.name, "every pixel of the tile is nodata"))
+            continue
+        good.append(tile)
+    reader.close()
+    return good
+
+
+class TileReadError(Exception):
+    pass
+
+
+class TileReader:
+    """Reads tile ``j`` as float32 (C, H, W): chosen bands (1-based, None = all), nodata pixels set to ``fill``.
+
+    Picklable for DataLoader workers (open files are not carried over); keeps up to ``keep_open`` files open.
+    """
+
+    def __init__(
+        self, tiles: list[Tile], bands: list[int] | None, fill: list[float] | None, keep_open: int = 8
+    ) -> None:
+        self.paths = [t.path for t in tiles]
+        self.windows = np.array([(t.col, t.row, t.width, t.height) for t in tiles], dtype=np.int64).reshape(-1, 4)
+        self.whole = np.array([t.whole for t in tiles], dtype=bool)
+        self.bands = bands
+        self.fill = None if fill is None else np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1)
+        self.keep_open = keep_open
+        self._open: OrderedDict[str, object] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_open": OrderedDict()}
+
+    def _dataset(self, path: str):
+        import rasterio
+
+        src = self._open.pop(path, None)
+        if src is None:
+            src = rasterio.open(path)
+            if len(self._open) >= self.keep_open:
+                self._open.popitem(last=False)[1].close()
+        self._open[path] = src
+        return src
+
+    def read_masked(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(float32 (C, H, W) values, bool (C, H, W) valid) of tile ``j``."""
+        from rasterio.errors import RasterioError
+        from rasterio.windows import Window
+
+        path = self.paths[j]
+        try:
+            src = self._dataset(path)
+            window = None if self.whole[j] else Window(*self.windows[j].tolist())
+            data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
+        except (RasterioError, OSError) as e:
+            self._open.pop(path, None)
+            raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
+        values = np.ma.getdata(data)
+        valid = ~np.ma.getmaskarray(data)
+        return values, valid
+
+    def __call__(self, j: int) -> torch.Tensor:
+        values, valid = self.read_masked(j)
+        if self.fill is not None and not valid.all():
+            values = np.where(valid, values, self.fill)
+        return torch.from_numpy(np.ascontiguousarray(values))
+
+    def set_fill(self, fill: np.ndarray) -> None:
+        """Nodata pixels read as ``fill`` (one value per band read, stored units)."""
+        self.fill = np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1)
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+
+def band_statistics(reader: TileReader, indices: list[int], scale: float) -> tuple[list[float], list[float], int]:
+    """Per-band mean and std of the valid pixels of the tiles ``indices`` (float64 sums), in units of
+    ``value / scale``; also the number of valid pixels of the first band."""
+    total = count = squares = None
+    for j in indices:
+        values, valid = reader.read_masked(j)
+        v = np.where(valid, values, 0).astype(np.float64) / scale
+        s, q, n = v.sum(axis=(1, 2)), (v * v).sum(axis=(1, 2)), valid.sum(axis=(1, 2))
+        total, squares, count = (s, q, n) if total is None else (total + s, squares + q, count + n)
+    if total is None:
+        raise ValueError("no tiles to compute statistics from")
+    count = np.maximum(count, 1)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0)).clip(min=1e-6)
+    return mean.tolist(), std.tolist(), int(count[0])
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

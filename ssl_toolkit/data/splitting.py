@@ -1,0 +1,51 @@
+"""Train/test splits that every run and probe agree on: a seeded stratified random split and a geographic one.
+
+The random split is stratified by class with a fixed seed (independent of the training seed), so pretraining
+and probing see the same test set. It flatters models on geotagged data: neighbouring tiles look alike
+(spatial autocorrelation), and a random split puts neighbours on both sides. The geographic split clusters
+the tiles' locations into regions (spherical k-means) and holds out whole regions, chosen in a seeded order
+until the test fraction is reached, so no test tile shares a region with a training tile.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans
+
+SPLIT_SEED = 0
+
+
+def random_split(labels: torch.Tensor, test_fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test), stratified by label when every sample is labelled."""
+    y = labels.numpy()
+    stratify = y if (y >= 0).all() and len(np.unique(y)) > 1 else None
+    train, test = train_test_split(np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=stratify)
+    return np.asarray(train), np.asarray(test)
+
+
+def geographic_split(
+    coords: torch.Tensor, test_fraction: float, regions: int, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Indices (train, test) holding out whole regions, and each sample's region id.
+
+    Regions are taken in a seeded random order and added to the test set while it stays at or below
+    ``test_fraction`` of the samples (the first region always goes, so the test set is never empty).
+    """
+    lat, lon = coords[:, 0], coords[:, 1]
+    centres = spherical_kmeans(lat, lon, regions, seed=seed)
+    region = assign(lat, lon, centres)
+    sizes = torch.bincount(region, minlength=regions)
+    order = torch.randperm(regions, generator=torch.Generator().manual_seed(seed)).tolist()
+    held, count, target = [], 0, test_fraction * len(coords)
+    for r in order:
+        if sizes[r] == 0:
+            continue
+        if held and count + int(sizes[r]) > target:
+            continue
+        held.append(r)
+        count += int(sizes[r])
+    test_mask = torch.isin(region, torch.tensor(held)).numpy()
+    return np.flatnonzero(~test_mask), np.flatnonzero(test_mask), region
