@@ -1,10 +1,11 @@
 """EuroSAT RGB on two splits: linear probe after geolocation, rotation, rotation+geolocation and random-init.
 
 Every pretrained row: ResNet-18 from scratch at 64 px, one epoch of its split's training tiles, 64 tiles per step,
-AdamW, cosine (configs/geolocation_eurosat.yaml, configs/rotation_geolocation_eurosat.yaml; rotation with one
-random rotation per tile, so every row makes one backbone pass per tile and task). Each row is pretrained on the
-training tiles of the split it is probed on, so the geographic rows never saw a tile of a held-out region. The
-floor is a logistic regression on per-channel colour statistics of the same split. Runs through `ssl`.
+AdamW, cosine (configs/geolocation_eurosat.yaml, rotation_eurosat.yaml, rotation_geolocation_eurosat.yaml;
+rotation with one random rotation per tile, so every row makes one backbone pass per tile and task). Each row
+is pretrained on the training tiles of the split it is probed on, so the geographic rows never saw a tile of a
+held-out region. The floor is a logistic regression on per-channel colour statistics of the same split.
+Runs through `ssl`.
 
     python benchmarks/eurosat_geo_table.py --out runs/eurosat-geo
 """
@@ -26,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eurosat_patch_tasks import colour_features, run  # noqa: E402
 
 ROWS = {
-    "geolocation": ["--config", "configs/geolocation_eurosat.yaml"],
-    "rotation": ["--config", "configs/geolocation_eurosat.yaml", "--task", "rotation", "task.all_rotations=false"],
-    "rotation+geolocation": ["--config", "configs/rotation_geolocation_eurosat.yaml"],
+    "geolocation": ["--config", "configs/geolocation_eurosat.yaml", "--seed", "{seed}"],
+    "rotation": ["--config", "configs/rotation_eurosat.yaml", "--seed", "{seed}", "task.all_rotations=false"],
+    "rotation+geolocation": ["--config", "configs/rotation_geolocation_eurosat.yaml", "--seed", "{seed}"],
 }
 SPLITS = ("random", "geographic")
 
@@ -84,7 +85,8 @@ def main() -> None:
             run_dir = out / f"{name.replace('+', '_')}-{split}"
             t_pre = t_probe = 0.0
             if not (run_dir / "backbone.safetensors").exists():
-                t_pre = run(["pretrain", *flags, "--seed", s, "--out", str(run_dir), f"data.split={split}"], log)
+                flags = [f.format(seed=s) for f in flags]
+                t_pre = run(["pretrain", "--out", str(run_dir), *flags, f"data.split={split}"], log)
             tag = "" if split == "random" else f"-{split}"
             result = run_dir / "probes" / f"linear{tag}-seed{s}" / "probe.json"
             if not result.exists():

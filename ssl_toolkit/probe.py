@@ -83,7 +83,8 @@ def probe(
         raise UserError(f"probe '{protocol}': {e}") from None
     device = resolve_device(device_name)
     seed_everything(seed)
-    data = open_data(probe_cfg["data"], stats=_run_stats(run_dir, probe_cfg["data"]["name"]))
+    run_stats = _run_stats(run_dir, probe_cfg["data"]["name"])
+    data = open_data(probe_cfg["data"], stats=run_stats)
     if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
         raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
     backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)
@@ -102,6 +103,7 @@ def probe(
         "seed": seed,
         "data": probe_cfg["data"]["name"],
         "split": data.split,
+        "normalization": "the run's normalization.json" if run_stats else "computed on this training split",
         "train_size": len(data.train),
         "test_size": len(data.test),
         "wall_seconds": round(time.time() - t0, 2),

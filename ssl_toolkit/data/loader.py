@@ -15,9 +15,19 @@ from ssl_toolkit.data.splits import DataSource, Split, TensorImages
 
 
 def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
-    """Index batches of a shuffled epoch; the last batch may be smaller."""
+    """Index batches of a shuffled epoch; the last batch may be smaller, but never a single sample (batch norm
+    cannot train on one), which joins the batch before it instead."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return list(torch.randperm(n, generator=g).split(batch_size))
+    batches = list(torch.randperm(n, generator=g).split(batch_size))
+    if batch_size > 1 and len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def batches_per_epoch(n: int, batch_size: int) -> int:
+    """``len(epoch_order(n, batch_size, ...))`` without drawing the order."""
+    count = -(-n // batch_size)
+    return count - 1 if count > 1 and n % batch_size == 1 else count
 
 
 def sequential_order(n: int, batch_size: int) -> list[torch.Tensor]:

@@ -135,14 +135,14 @@ def index_geotiffs(
             continue
         cols = np.array([c + w / 2 for c, _, w, _ in wins])
         rows = np.array([r + h / 2 for _, r, _, h in wins])
-        xs, ys = affine * (cols, rows)
+        xs, ys = affine @ (cols, rows)
         if crs is not None:
             lons, lats = warp_points(crs, "EPSG:4326", np.atleast_1d(xs).tolist(), np.atleast_1d(ys).tolist())
         else:
             lats = lons = [math.nan] * len(wins)
         for (c, r, w, h), lat, lon in zip(wins, lats, lons, strict=True):
-            left, top = affine * (c, r)
-            right, bottom = affine * (c + w, r + h)
+            left, top = affine @ (c, r)
+            right, bottom = affine @ (c + w, r + h)
             tiles.append(
                 Tile(
                     str(path), c, r, w, h, crs.to_string() if crs else "",

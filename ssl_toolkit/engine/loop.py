@@ -7,7 +7,6 @@ and resumed ends with bit-identical weights to an uninterrupted run (on CPU): da
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from pretext.base import PretextTask
 from ssl_toolkit import atomic
 from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
+from ssl_toolkit.data.loader import batches_per_epoch
 from ssl_toolkit.engine import checkpoint
 from ssl_toolkit.engine.metrics import MetricsLog, RunningMeans, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
@@ -63,7 +63,7 @@ def train(
     for opt in optimizers.values():
         for group in opt.param_groups:
             group["initial_lr"] = group["lr"]
-    steps_per_epoch = math.ceil(len(data.train) / batch_size)
+    steps_per_epoch = batches_per_epoch(len(data.train), batch_size)
     planned = epochs * steps_per_epoch
     end = min(planned, max_steps) if max_steps is not None else planned
     lr_factor = lr_schedule(schedule, 1.0, planned, steps_per_epoch, warmup_steps, gamma)

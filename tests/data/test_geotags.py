@@ -1,0 +1,83 @@
+"""Lat/lon tables and the real EuroSAT geotags."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssl_toolkit.data import DataOptions, load_data
+from ssl_toolkit.data.eurosat import find_root
+from ssl_toolkit.errors import UserError
+
+
+def table_folder(root: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """Images a.png, b.png, ... and a locations.csv with the given (path, lat, lon, label) rows."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for path, *_ in rows:
+        if not path.startswith("missing"):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(root / path)
+    with (root / "locations.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "lat", "lon", "label"])
+        w.writerows(rows)
+    return root
+
+
+GOOD = [(f"{i}.png", str(40 + i), str(-3 + i), "sea" if i % 2 else "land") for i in range(10)]
+
+
+def test_a_table_gives_coordinates_and_labels(tmp_path: Path) -> None:
+    data = load_data(str(table_folder(tmp_path / "t", GOOD)), DataOptions(test_fraction=0.2))
+    assert data.class_names == ("land", "sea") and len(data.train) == 8
+    for split in (data.train, data.test):
+        for path, (lat, lon), label in zip(split.paths, split.coords.tolist(), split.labels.tolist(), strict=True):
+            i = int(Path(path).stem)
+            assert (lat, lon) == (40 + i, -3 + i) and label == i % 2
+    meta = data.train.batch_meta(torch.tensor([0, 1]))
+    assert set(meta) == {"label", "lat", "lon"} and meta["lat"].dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (("bad.png", "95.5", "10", "sea"), "latitude 95.5 is outside"),
+        (("missing.png", "45", "10", "sea"), "missing.png does not exist"),
+        (("bad.png", "north", "10", "sea"), "are not numbers"),
+    ],
+)
+def test_bad_table_rows_stop_with_the_line_or_are_skipped(tmp_path: Path, row: tuple, reason: str) -> None:
+    root = table_folder(tmp_path / "t", [*GOOD, row])
+    with pytest.raises(UserError, match=rf"locations.csv line 12: .*{reason}"):
+        load_data(str(root))
+    data = load_data(str(root), DataOptions(on_bad_file="skip"))
+    assert len(data.train) + len(data.test) == 10 and len(data.skipped) == 1
+
+
+def test_a_table_without_coordinate_columns_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "locations.csv").write_text("path,label\na.png,sea\n")
+    with pytest.raises(UserError, match=r"missing column\(s\) lat, lon; expected path,lat,lon\[,label\]"):
+        load_data(str(root))
+
+
+def test_eurosat_ms_geotiff_centres_match_the_rgb_table() -> None:
+    """The 270 real GeoTIFFs (8 UTM zones): centre lat/lon within 1e-3 degrees of eurosat_rgb/locations.csv."""
+    table = find_root("eurosat_rgb") / "locations.csv"
+    with table.open() as f:
+        expected = {Path(r["path"]).stem: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(f)}
+    data = load_data("eurosat-ms", DataOptions(stats_tiles=8))
+    assert data.in_chans == 13 and data.img_size == 64 and data.num_classes == 10
+    assert len(data.train) + len(data.test) == 270
+    worst = 0.0
+    for split in (data.train, data.test):
+        for path, (lat, lon) in zip(split.paths, split.coords.tolist(), strict=True):
+            want = expected[Path(path).stem]
+            worst = max(worst, abs(lat - want[0]), abs(lon - want[1]))
+    assert worst < 1e-3
