@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -34,6 +35,12 @@ def sequential_order(n: int, batch_size: int) -> list[torch.Tensor]:
     return list(torch.arange(n).split(batch_size))
 
 
+def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
+    """Stack a batch of CPU tensors with numpy: one thread, so it never waits on a busy OpenMP pool (a
+    two-thread ``torch.stack`` of 64 13x64x64 tiles took 0.5 s instead of 7 ms beside another busy process)."""
+    return torch.from_numpy(np.stack([image.numpy() for image in images]))
+
+
 def iterate(
     split: Split,
     batches: Sequence[torch.Tensor],
@@ -55,6 +62,7 @@ def iterate(
         # its own generator: creating the iterator must not draw from the global RNG, or a resumed run's
         # task randomness would differ from an uninterrupted run's
         generator=torch.Generator().manual_seed(0),
+        collate_fn=stack_images,
     )
     for idx, images in zip(batches, loader, strict=True):
         yield images, split.batch_meta(idx)

@@ -168,7 +168,7 @@ def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[
             problems.append((tile.path, str(e)))
             broken.add(tile.path)
             continue
-        if not valid.any():
+        if valid is not None and not valid.any():
             problems.append((tile.name, "every pixel of the tile is nodata"))
             continue
         good.append(tile)
@@ -196,9 +196,10 @@ class TileReader:
         self.fill = None if fill is None else np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1)
         self.keep_open = keep_open
         self._open: OrderedDict[str, object] = OrderedDict()
+        self._all_valid: dict[str, bool] = {}  # per file: no nodata value and no mask, so no mask to read
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_open": OrderedDict()}
+        return {**self.__dict__, "_open": OrderedDict(), "_all_valid": {}}
 
     def _dataset(self, path: str):
         import rasterio
@@ -211,8 +212,9 @@ class TileReader:
         self._open[path] = src
         return src
 
-    def read_masked(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """(float32 (C, H, W) values, bool (C, H, W) valid) of tile ``j``."""
+    def read_masked(self, j: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(float32 (C, H, W) values, bool (C, H, W) valid, or None when the file has no nodata or mask)."""
+        from rasterio.enums import MaskFlags
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
@@ -220,19 +222,21 @@ class TileReader:
         try:
             src = self._dataset(path)
             window = None if self.whole[j] else Window(*self.windows[j].tolist())
+            if path not in self._all_valid:
+                self._all_valid[path] = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
+            if self._all_valid[path]:
+                return src.read(self.bands, window=window, out_dtype="float32"), None
             data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
         except (RasterioError, OSError) as e:
             self._open.pop(path, None)
             raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
-        values = np.ma.getdata(data)
-        valid = ~np.ma.getmaskarray(data)
-        return values, valid
+        return np.ma.getdata(data), ~np.ma.getmaskarray(data)
 
     def __call__(self, j: int) -> torch.Tensor:
         values, valid = self.read_masked(j)
-        if self.fill is not None and not valid.all():
+        if valid is not None and self.fill is not None and not valid.all():
             values = np.where(valid, values, self.fill)
-        return torch.from_numpy(np.ascontiguousarray(values))
+        return torch.from_numpy(values)
 
     def set_fill(self, fill: np.ndarray) -> None:
         """Nodata pixels read as ``fill`` (one value per band read, stored units)."""
@@ -249,6 +253,8 @@ def band_statistics(reader: TileReader, indices: list[int], scale: float) -> tup
     total = count = squares = None
     for j in indices:
         values, valid = reader.read_masked(j)
+        if valid is None:
+            valid = np.ones(values.shape, dtype=bool)
         v = np.where(valid, values, 0).astype(np.float64) / scale
         s, q, n = v.sum(axis=(1, 2)), (v * v).sum(axis=(1, 2)), valid.sum(axis=(1, 2))
         total, squares, count = (s, q, n) if total is None else (total + s, squares + q, count + n)
