@@ -82,3 +82,12 @@ class Geolocation(ClassificationPretext):
         if not self.centres.any():
             raise ValueError("geolocation has no clusters yet; fit_data(data) clusters the training coordinates")
         return images, assign(meta["lat"], meta["lon"], self.centres).to(images.device)
+
+    def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
+        """Each tile with its cluster and coordinates."""
+        _, targets = self.build_inputs(images, meta)
+        captions = [
+            f"cluster {int(k)} ({float(la):.2f}, {float(lo):.2f})"
+            for k, la, lo in zip(targets, meta["lat"], meta["lon"], strict=True)
+        ]
+        return [x.cpu() for x in images], captions

@@ -118,7 +118,7 @@ def cmd_show(args: argparse.Namespace) -> None:
 
     from ssl_toolkit.data import Normalizer
     from ssl_toolkit.device import seed_everything
-    from ssl_toolkit.pretrain import build_task, open_data, resolve_config
+    from ssl_toolkit.pretrain import build_task, needs_coords, open_data, resolve_config
     from ssl_toolkit.show import draw_examples
 
     flags = [("task.name", args.task), ("data.name", args.data), ("backbone.name", args.backbone)]
@@ -127,7 +127,7 @@ def cmd_show(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     seed_everything(args.seed)
-    data = open_data(config["data"])
+    data = open_data(config["data"], needs_coords(config))
     task = build_task(config, data)
     cpu = torch.device("cpu")
     title = f"{config['task']['name']} on {config['data']['name']}"

@@ -1,7 +1,8 @@
 """Datasets by name or path, split into train and test, with normalisation statistics.
 
 Names: ``mnist`` (built in), ``eurosat-rgb``, ``eurosat-ms``; paths: a GeoTIFF folder (any ``*.tif`` inside), a
-folder with a lat/lon table ``locations.csv``, or a folder of images ``ROOT/<class>/<image>``.
+folder with a lat/lon table ``locations.csv``, a lat/lon table ``*.csv`` itself, or a folder of images
+``ROOT/<class>/<image>``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,14 @@ def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bo
     if not path.exists():
         raise UserError(f"data '{name}': not a built-in dataset ({', '.join(BUILTIN)}) and no such path")
     if not path.is_dir():
-        raise UserError(f"data '{name}': expected a folder (of GeoTIFFs, or images ROOT/<class>/<image>), got a file")
+        if path.suffix.lower() != ".csv":
+            raise UserError(
+                f"data '{name}': expected a folder (GeoTIFFs, or images ROOT/<class>/<image>) or a lat/lon table "
+                "(.csv with path,lat,lon[,label]), got another kind of file"
+            )
+        from ssl_toolkit.data.image_folder import image_folder_catalog
+
+        return image_folder_catalog(path, options.image_size, bad)
     from ssl_toolkit.data.raster import find_geotiffs
 
     if find_geotiffs(path):

@@ -1,8 +1,9 @@
 """Folders of ordinary images (PNG, JPEG, ...), read as RGB uint8.
 
 Two layouts: ``ROOT/<class>/<image>`` (torchvision ``ImageFolder``; ``ROOT/train`` and ``ROOT/test`` subfolders,
-when both exist, are the splits), or a lat/lon table ``ROOT/locations.csv`` (``path,lat,lon[,label]``, see
-``geotags``) that lists the images with their coordinates and optional labels. Images are decoded when a
+when both exist, are the splits), or a lat/lon table (``path,lat,lon[,label]``, see ``geotags``) that lists the
+images with their coordinates and optional labels: ``ROOT/locations.csv`` beside them, or any CSV given as the
+data path. Images are decoded when a
 batch needs them; every file's header is checked when the folder is opened, so an unreadable image is found
 before training (see ``bad_files``).
 """
@@ -61,10 +62,12 @@ def _class_folder_samples(root: Path) -> tuple[list[tuple[str, int]], list[str]]
 
 
 def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> Catalog:
+    """``root`` a folder (class folders, or a ``locations.csv`` inside) or a lat/lon table file itself."""
     predefined = None
     coords = None
-    if (root / TABLE_NAME).is_file():
-        tags = read_table(root / TABLE_NAME, bad)
+    table = root if root.is_file() else root / TABLE_NAME
+    if table.is_file():
+        tags = read_table(table, bad)
         classes = sorted({t.label for t in tags if t.label is not None})
         paths = [str(t.path) for t in tags]
         labels = [classes.index(t.label) if t.label is not None else -1 for t in tags]

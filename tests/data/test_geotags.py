@@ -81,3 +81,12 @@ def test_eurosat_ms_geotiff_centres_match_the_rgb_table() -> None:
             want = expected[Path(path).stem]
             worst = max(worst, abs(lat - want[0]), abs(lon - want[1]))
     assert worst < 1e-3
+
+
+def test_a_table_given_by_path_lists_images_relative_to_it(tmp_path: Path) -> None:
+    root = table_folder(tmp_path / "t", GOOD)
+    (root / "locations.csv").rename(root / "my_tiles.csv")
+    data = load_data(str(root / "my_tiles.csv"))
+    assert len(data.train) + len(data.test) == 10 and data.train.coords is not None
+    with pytest.raises(UserError, match=r"got another kind of file"):
+        load_data(str(root / "0.png"))
