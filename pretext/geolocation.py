@@ -9,6 +9,7 @@ cluster) and ``plots/geolocation_clusters.png``.
 
 from __future__ import annotations
 
+import csv
 import io
 
 import torch
@@ -54,11 +55,12 @@ class Geolocation(ClassificationPretext):
             for k, (x, y, z) in enumerate(centres.tolist())
         ]
         rows = io.StringIO()
-        rows.write("path,lat,lon,cluster\n")
+        writer = csv.writer(rows, lineterminator="\n")  # quotes paths with commas (scene windows: path@col,row)
+        writer.writerow(["path", "lat", "lon", "cluster"])
         for i, (la, lo, c) in enumerate(
             zip(split.coords[:, 0].tolist(), split.coords[:, 1].tolist(), cluster.tolist())
         ):
-            rows.write(f"{split.path(i)},{la:.6f},{lo:.6f},{c}\n")
+            writer.writerow([split.path(i), f"{la:.6f}", f"{lo:.6f}", c])
         plot = draw_map(
             split.coords[:, 0].numpy(),
             split.coords[:, 1].numpy(),
@@ -81,7 +83,8 @@ class Geolocation(ClassificationPretext):
             raise ValueError("geolocation needs lat/lon for each tile; this data has no coordinates")
         if not self.centres.any():
             raise ValueError("geolocation has no clusters yet; fit_data(data) clusters the training coordinates")
-        return images, assign(meta["lat"], meta["lon"], self.centres).to(images.device)
+        # on the CPU, as the saved assignments were computed: the same float64 arithmetic, the same clusters
+        return images, assign(meta["lat"].cpu(), meta["lon"].cpu(), self.centres.cpu()).to(images.device)
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         """Each tile with its cluster and coordinates."""

@@ -105,14 +105,17 @@ def write_index(rows: list[dict], path: Path) -> None:
 
 def read_index(path: Path) -> list[dict]:
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
-            missing = {"path", "lat", "lon", "label"} - set(reader.fieldnames or ())
+            missing = {"path", "lat", "lon"} - set(reader.fieldnames or ())
             if missing:
                 raise UserError(
                     f"{path}: not a tile index (missing {', '.join(sorted(missing))}); write one with `ssl data index`"
                 )
-            return [{**r, "lat": float(r["lat"] or "nan"), "lon": float(r["lon"] or "nan")} for r in reader]
+            return [
+                {**r, "label": r.get("label") or "", "lat": float(r["lat"] or "nan"), "lon": float(r["lon"] or "nan")}
+                for r in reader
+            ]
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as e:
         raise UserError(f"{path}: cannot read the tile index ({e})") from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -67,9 +69,14 @@ def needs_coords(config: dict[str, Any]) -> bool:
 NORMALIZATION_FILE = "normalization.json"
 
 
-def save_normalization(data: DataSource, path: Path) -> None:
+# the data keys that decide what a channel is; a probe reuses a run's statistics only when they agree
+CHANNEL_KEYS = ("name", "bands", "tile_size", "image_size")
+
+
+def save_normalization(data: DataSource, data_cfg: dict[str, Any], path: Path) -> None:
     """The per-channel statistics the run normalised with, so probes normalise the same way."""
     record = {
+        "data_config": {k: data_cfg[k] for k in CHANNEL_KEYS},
         "data": data.name,
         "split": data.split,
         "pixel_scale": data.pixel_scale,
@@ -85,7 +92,9 @@ def load_normalization(path: Path) -> dict[str, Any] | None:
         return None
     try:
         record = json.loads(path.read_text())
-        return {"data": str(record["data"]), "mean": tuple(record["mean"]), "std": tuple(record["std"])}
+        if "data_config" not in record:  # written before the data keys were recorded: compute afresh
+            return None
+        return {"data_config": dict(record["data_config"]), "mean": tuple(record["mean"]), "std": tuple(record["std"])}
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"{path}: not a normalisation record ({e})") from None
 
@@ -137,11 +146,14 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
     task = build_task(config, data)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(config, run_dir / "config.yaml")
-    save_normalization(data, run_dir / NORMALIZATION_FILE)
+    save_normalization(data, config["data"], run_dir / NORMALIZATION_FILE)
     skipped = ""
     if data.skipped:
-        lines = ["path,reason"] + [f"{p},{r.replace(',', ';')}" for p, r in data.skipped]
-        atomic.write_text(run_dir / "skipped_files.csv", "\n".join(lines) + "\n")
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["path", "reason"])
+        writer.writerows(data.skipped)
+        atomic.write_text(run_dir / "skipped_files.csv", table.getvalue())
         skipped = f"skipped {len(data.skipped)} bad file(s), first {data.skipped[0][0]}: {data.skipped[0][1]}"
     summary = train(
         task,

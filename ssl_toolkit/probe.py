@@ -11,7 +11,15 @@ from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
 from ssl_toolkit.device import resolve_device, seed_everything
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.pretrain import NORMALIZATION_FILE, build_backbone, load_normalization, open_data
+from ssl_toolkit.pretrain import (
+    CHANNEL_KEYS,
+    NORMALIZATION_FILE,
+    build_backbone,
+    load_normalization,
+    needs_coords,
+    open_data,
+    resolve_config,
+)
 from ssl_toolkit.registry import PROBES
 from ssl_toolkit.weights import load_backbone_weights
 
@@ -39,12 +47,12 @@ def resolve_probe_config(
     return cfg.unflatten(cfg.apply(schema, flat, dict(overrides)))
 
 
-def _run_stats(run_dir: Path | None, data_name: str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """The normalisation the run trained with, when the probe measures on the same dataset."""
+def _run_stats(run_dir: Path | None, data_cfg: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The normalisation the run trained with, when the probe reads the same channels of the same dataset."""
     if run_dir is None:
         return None
     saved = load_normalization(run_dir / NORMALIZATION_FILE)
-    if saved is None or saved["data"] not in (data_name, str(Path(data_name).expanduser())):
+    if saved is None or saved["data_config"] != {k: data_cfg[k] for k in CHANNEL_KEYS}:
         return None
     return saved["mean"], saved["std"]
 
@@ -83,8 +91,11 @@ def probe(
         raise UserError(f"probe '{protocol}': {e}") from None
     device = resolve_device(device_name)
     seed_everything(seed)
-    run_stats = _run_stats(run_dir, probe_cfg["data"]["name"])
-    data = open_data(probe_cfg["data"], stats=run_stats)
+    run_stats = _run_stats(run_dir, probe_cfg["data"])
+    # the samples the run kept: a run whose task needs coordinates left out tiles without them, and the probe's
+    # split must be drawn from the same samples, or pretraining tiles could land in the probe's test set
+    coords = run_config is not None and needs_coords(resolve_config(run_config, []))
+    data = open_data(probe_cfg["data"], need_coords=coords, stats=run_stats)
     if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
         raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
     backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)

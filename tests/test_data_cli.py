@@ -65,6 +65,10 @@ def test_geotiff_pretrain_skips_bad_files_resumes_exactly_and_probes_with_the_ru
     assert code == 0, err
     record = json.loads((tmp_path / "probe" / "probe.json").read_text())
     assert record["normalization"] == "the run's normalization.json" and record["test_size"] == 3
+    # other bands are other channels: the run's statistics do not apply to them
+    code, out, err = ssl("probe", "--run", full, "--out", tmp_path / "probe2", "probe.epochs=1", "data.bands=[4,3,2,1]")
+    assert code == 0, err
+    assert json.loads((tmp_path / "probe2" / "probe.json").read_text())["normalization"].startswith("computed")
 
 
 def test_eurosat_ms_thirteen_band_smoke(ssl, tmp_path: Path) -> None:

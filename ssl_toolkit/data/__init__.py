@@ -126,17 +126,20 @@ def load_data(
     bad = BadFiles(options.on_bad_file)
     geographic = options.split == "geographic"
     catalog = open_catalog(name, options, bad, need_coords or geographic)
-    samples = catalog.samples
+    samples, groups = catalog.samples, catalog.groups
     if need_coords or geographic:
         keep = _with_coords(name, samples, bad)
         if len(keep) < len(samples):
             samples = samples.select(keep)
+            groups = None if groups is None else groups[keep]
             catalog.predefined = None if catalog.predefined is None else _remap(catalog.predefined, keep)
     if geographic:
         if options.regions < 2:
             raise UserError(f"data.regions must be at least 2 for a geographic split, got {options.regions}")
         try:
-            train_idx, test_idx, _ = geographic_split(samples.coords, options.test_fraction, options.regions)
+            train_idx, test_idx, _ = geographic_split(
+                samples.coords, options.test_fraction, options.regions, groups=groups
+            )
         except ValueError as e:
             raise UserError(f"data '{name}': cannot make a geographic split ({e})") from None
     elif catalog.predefined is not None:
@@ -146,6 +149,10 @@ def load_data(
             train_idx, test_idx = random_split(samples.labels, options.test_fraction)
         except ValueError as e:
             raise UserError(f"data '{name}': cannot split {len(samples)} samples into train and test ({e})") from None
+    if len(train_idx) == 0 or len(test_idx) == 0:
+        raise UserError(
+            f"data '{name}': {len(train_idx)} training and {len(test_idx)} test samples; both splits need some"
+        )
     train, test = samples.select(train_idx), samples.select(test_idx)
     if options.subset is not None:
         if options.subset <= 0:

@@ -47,16 +47,17 @@ def find_root(folder: str = FOLDER) -> Path:
     )
 
 
-def _decode(path: Path) -> np.ndarray:
+def _decode(path: Path) -> np.ndarray | str:
+    """(H, W, 3) uint8 pixels, or the reason they cannot be read."""
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError) as e:
-        raise UserError(f"{path}: cannot decode image ({e})") from None
+        return f"cannot decode image ({e})"
 
 
-def _decoded_tiles(root: Path, tags: list[Geotag]) -> np.ndarray:
-    """(N, H, W, 3) uint8 of the tiles in table order, from the cache when it is current."""
+def _decoded_tiles(root: Path, tags: list[Geotag], bad: BadFiles) -> tuple[np.ndarray, list[Geotag]]:
+    """(N, H, W, 3) uint8 of the readable tiles in table order, and their rows; from the cache when current."""
     table = (root / TABLE_NAME).resolve()
     st = table.stat()
     rows = hashlib.sha256("\n".join(str(t.path) for t in tags).encode()).hexdigest()
@@ -64,15 +65,22 @@ def _decoded_tiles(root: Path, tags: list[Geotag]) -> np.ndarray:
     cache = cache_dir() / f"eurosat_rgb-{key}.npy"
     cached = load_array(cache)
     if cached is not None:
-        return cached
+        return cached, tags
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        arrays = list(pool.map(_decode, (t.path for t in tags)))
-    shapes = {a.shape for a in arrays}
+        decoded = list(pool.map(_decode, (t.path for t in tags)))
+    kept = []
+    for tag, result in zip(tags, decoded, strict=True):
+        if isinstance(result, str):
+            bad.report(tag.path, result)
+        else:
+            kept.append((tag, result))
+    shapes = {a.shape for _, a in kept}
     if len(shapes) != 1:
         raise UserError(f"{root}: tiles differ in size {sorted(shapes)[:3]}; EuroSAT tiles are 64x64")
-    stacked = np.stack(arrays)
-    save_array(cache, stacked)
-    return stacked
+    stacked = np.stack([a for _, a in kept])
+    if len(kept) == len(tags):  # cache only a complete decode, so skipped tiles are reported every time
+        save_array(cache, stacked)
+    return stacked, [t for t, _ in kept]
 
 
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -97,7 +105,8 @@ def eurosat_rgb_catalog(bad: BadFiles, root: Path | None = None) -> Catalog:
         raise UserError(f"{root / TABLE_NAME}: EuroSAT needs a label on every row")
     classes = sorted({t.label for t in tags})
     labels = torch.tensor([classes.index(t.label) for t in tags])
-    images = torch.from_numpy(_decoded_tiles(root, tags)).permute(0, 3, 1, 2).contiguous()
+    pixels, tags = _decoded_tiles(root, tags, bad)
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
     coords = torch.tensor([(t.lat, t.lon) for t in tags], dtype=torch.float64)
     paths = [str(t.path) for t in tags]
     return Catalog(

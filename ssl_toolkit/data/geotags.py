@@ -31,7 +31,7 @@ def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geo
     if not table.is_file():
         raise UserError(f"lat/lon table {table} does not exist")
     try:
-        with table.open(newline="") as f:
+        with table.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             columns = set(reader.fieldnames or ())
             rows = list(reader)
@@ -43,6 +43,9 @@ def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geo
     tags = []
     for line, row in enumerate(rows, start=2):
         where = f"{table} line {line}"
+        if not row.get("path") or row.get("lat") is None or row.get("lon") is None:
+            bad.report(where, "a row needs path, lat and lon")
+            continue
         path = Path(row["path"]) if Path(row["path"]).is_absolute() else table.parent / row["path"]
         try:
             lat, lon = float(row["lat"]), float(row["lon"])

@@ -47,6 +47,8 @@ def geotiff_catalog(
     need_coords: bool = False,
     stats_tiles: int = 1024,
 ) -> Catalog:
+    if tile_stride is not None and tile_size is None:
+        raise UserError(f"data.tile_stride={tile_stride} needs data.tile_size (the tile's side in pixels)")
     files = find_geotiffs(root)
     if not files:
         raise UserError(f"{root}: no GeoTIFF files (*.tif, *.tiff)")
@@ -75,6 +77,7 @@ def geotiff_catalog(
         picked = torch.randperm(len(split), generator=g)[:stats_tiles]
         sources = split.source_index[picked].tolist()  # type: ignore[attr-defined]
         mean, std, pixels = band_statistics(reader, sources, scale)
+        reader.close()  # DataLoader workers open their own files
         note.update({"stats_tiles": len(sources), "stats_pixels_per_band": pixels})
         return tuple(mean), tuple(std)
 
@@ -96,5 +99,6 @@ def geotiff_catalog(
         predefined=predefined,
         stats_note=note,
         tiles=tiles,
+        groups=torch.tensor(np.unique([t.path for t in tiles], return_inverse=True)[1]),
         use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),
     )

@@ -4,12 +4,14 @@ Two layouts: ``ROOT/<class>/<image>`` (torchvision ``ImageFolder``; ``ROOT/train
 when both exist, are the splits), or a lat/lon table (``path,lat,lon[,label]``, see ``geotags``) that lists the
 images with their coordinates and optional labels: ``ROOT/locations.csv`` beside them, or any CSV given as the
 data path. Images are decoded when a
-batch needs them; every file's header is checked when the folder is opened, so an unreadable image is found
+batch needs them; every file is decoded once when the folder is opened, so an unreadable image is found
 before training (see ``bad_files``).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,17 +41,28 @@ class ImageFileReader:
             raise UserError(f"{self.paths[j]}: cannot read image ({e})") from None
 
 
-def _check_headers(paths: list[str], bad: BadFiles) -> tuple[list[int], set[tuple[int, int]]]:
-    """Indices of the images whose header can be read, and the sizes seen."""
+def _image_size(path: str) -> tuple[int, int] | str:
+    """The decoded image's (width, height), or why it cannot be decoded (a full decode: truncated files fail)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.size
+    except (OSError, ValueError, SyntaxError) as e:
+        return f"cannot read image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+
+
+def _check_images(paths: list[str], bad: BadFiles) -> tuple[list[int], set[tuple[int, int]]]:
+    """Indices of the images that decode, and the sizes seen; every image is decoded once, in threads, so a
+    broken file is found now and never in the middle of an epoch."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(_image_size, paths))
     good, sizes = [], set()
-    for i, p in enumerate(paths):
-        try:
-            with Image.open(p) as im:
-                sizes.add(im.size)
-        except (OSError, ValueError) as e:
-            bad.report(p, f"cannot read image ({str(e).splitlines()[0]})")
+    for i, (p, result) in enumerate(zip(paths, results, strict=True)):
+        if isinstance(result, str):
+            bad.report(p, result)
             continue
         good.append(i)
+        sizes.add(result)
     return good, sizes
 
 
@@ -83,7 +96,7 @@ def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> C
     else:
         samples, classes = _class_folder_samples(root)
         paths, labels = [p for p, _ in samples], [y for _, y in samples]
-    good, sizes = _check_headers(paths, bad)
+    good, sizes = _check_images(paths, bad)
     if not good:
         raise UserError(f"{root}: no readable images")
     if image_size is None and len(sizes) > 1:

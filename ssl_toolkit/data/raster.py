@@ -14,6 +14,7 @@ a scene is never read whole into memory.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,6 @@ def index_geotiffs(
     """
     import rasterio
     from rasterio.errors import RasterioError
-    from rasterio.warp import transform as warp_points
 
     opened, problems = [], []
     for path, label in zip(files, labels, strict=True):
@@ -130,16 +130,11 @@ def index_geotiffs(
         if not wins:
             problems.append((str(path), f"is {width}x{height} pixels, smaller than data.tile_size={tile_size}"))
             continue
-        if crs is None and need_coords:
-            problems.append((str(path), "has no CRS, so its tiles have no coordinates"))
+        lats, lons = _centres_wgs84(affine, crs, wins)
+        if need_coords and not np.isfinite(lats).all():
+            why = "has no CRS" if crs is None else f"has a CRS ({crs}) that cannot be transformed to WGS84"
+            problems.append((str(path), f"{why}, so its tiles have no coordinates"))
             continue
-        cols = np.array([c + w / 2 for c, _, w, _ in wins])
-        rows = np.array([r + h / 2 for _, r, _, h in wins])
-        xs, ys = affine @ (cols, rows)
-        if crs is not None:
-            lons, lats = warp_points(crs, "EPSG:4326", np.atleast_1d(xs).tolist(), np.atleast_1d(ys).tolist())
-        else:
-            lats = lons = [math.nan] * len(wins)
         for (c, r, w, h), lat, lon in zip(wins, lats, lons, strict=True):
             left, top = affine @ (c, r)
             right, bottom = affine @ (c + w, r + h)
@@ -153,6 +148,29 @@ def index_geotiffs(
     if validate:
         tiles = _readable_tiles(tiles, problems)
     return RasterIndex(tiles, layout[0], layout[1], nodata, problems)
+
+
+def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 (lat, lon) of the window centres; NaN where the file has no CRS or it cannot be transformed."""
+    from rasterio._err import CPLE_BaseError  # GDAL's errors; rasterio.errors does not export their base
+    from rasterio.errors import CRSError, RasterioError
+
+    cols = np.array([c + w / 2 for c, _, w, _ in wins])
+    rows = np.array([r + h / 2 for _, r, _, h in wins])
+    xs, ys = affine @ (cols, rows)
+    nan = np.full(len(wins), math.nan)
+    if crs is None:
+        return nan, nan
+    from rasterio.warp import transform as warp_points
+
+    try:
+        lons, lats = warp_points(crs, "EPSG:4326", np.atleast_1d(xs).tolist(), np.atleast_1d(ys).tolist())
+    except (CRSError, RasterioError, CPLE_BaseError, ValueError, RuntimeError):  # e.g. an engineering CRS
+        return nan, nan
+    lats, lons = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
+    bad = ~(np.isfinite(lats) & np.isfinite(lons))
+    lats[bad], lons[bad] = math.nan, math.nan
+    return lats, lons
 
 
 def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[Tile]:
@@ -197,6 +215,7 @@ class TileReader:
         self.keep_open = keep_open
         self._open: OrderedDict[str, object] = OrderedDict()
         self._all_valid: dict[str, bool] = {}  # per file: no nodata value and no mask, so no mask to read
+        self._pid = os.getpid()
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_open": OrderedDict(), "_all_valid": {}}
@@ -204,6 +223,8 @@ class TileReader:
     def _dataset(self, path: str):
         import rasterio
 
+        if self._pid != os.getpid():  # a forked DataLoader worker: never share the parent's open files
+            self._open, self._pid = OrderedDict(), os.getpid()
         src = self._open.pop(path, None)
         if src is None:
             src = rasterio.open(path)
@@ -228,7 +249,9 @@ class TileReader:
                 return src.read(self.bands, window=window, out_dtype="float32"), None
             data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
         except (RasterioError, OSError) as e:
-            self._open.pop(path, None)
+            broken = self._open.pop(path, None)
+            if broken is not None:
+                broken.close()
             raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
         return np.ma.getdata(data), ~np.ma.getmaskarray(data)
 

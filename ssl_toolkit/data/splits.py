@@ -130,6 +130,7 @@ class Catalog:
     stats_note: dict = field(default_factory=dict)
     use_stats: Callable[[tuple[float, ...], tuple[float, ...]], None] | None = None  # told the stats in use
     tiles: list | None = None  # GeoTIFF datasets: the raster.Tile of each sample (window, CRS, bounds)
+    groups: torch.Tensor | None = None  # (N,) source file of each sample when several share one (scene windows)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans
+from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans, to_lat_lon, to_unit_sphere
 
 SPLIT_SEED = 0
 
@@ -27,14 +27,24 @@ def random_split(labels: torch.Tensor, test_fraction: float, seed: int = SPLIT_S
 
 
 def geographic_split(
-    coords: torch.Tensor, test_fraction: float, regions: int, seed: int = SPLIT_SEED
+    coords: torch.Tensor,
+    test_fraction: float,
+    regions: int,
+    seed: int = SPLIT_SEED,
+    groups: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Indices (train, test) holding out whole regions, and each sample's region id.
 
     Regions are taken in a seeded random order and added to the test set while it stays at or below
-    ``test_fraction`` of the samples (the first region always goes, so the test set is never empty).
+    ``test_fraction`` of the samples (the first region always goes, so the test set is never empty). Samples
+    of one group (the windows of one scene, which may overlap) go to the region of the group's mean location,
+    so no pixel is on both sides.
     """
     lat, lon = coords[:, 0], coords[:, 1]
+    if groups is not None:
+        xyz = torch.zeros(int(groups.max()) + 1, 3, dtype=torch.float64).index_add_(0, groups, to_unit_sphere(lat, lon))
+        g_lat, g_lon = to_lat_lon(xyz)
+        lat, lon = g_lat[groups], g_lon[groups]
     centres = spherical_kmeans(lat, lon, regions, seed=seed)
     region = assign(lat, lon, centres)
     sizes = torch.bincount(region, minlength=regions)

@@ -58,3 +58,12 @@ def test_normalizer_matches_the_formula() -> None:
     mean, std = (0.1, 0.2, 0.3), (0.5, 0.25, 0.2)
     expected = (x.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     assert torch.allclose(Normalizer(mean, std, torch.device("cpu"))(x), expected, atol=1e-6)
+
+
+def test_a_truncated_image_is_a_bad_file_found_when_the_folder_opens(image_folder: Path) -> None:
+    broken = image_folder / "red" / "0.png"
+    broken.write_bytes(broken.read_bytes()[:200])
+    with pytest.raises(UserError, match=r"red/0.png: cannot read image"):
+        load_data(str(image_folder))
+    data = load_data(str(image_folder), DataOptions(on_bad_file="skip"))
+    assert len(data.train) + len(data.test) == 35 and data.skipped[0][0] == str(broken)

@@ -117,3 +117,30 @@ def test_a_scene_folder_needs_a_tile_size_when_files_differ(tmp_path: Path) -> N
     data = load_data(str(tmp_path), DataOptions(tile_size=32, tile_stride=32))
     assert len(data.train) + len(data.test) == 3 * 2 + 2 * 2  # 3x2 windows of a, 2x2 of b
     assert data.pixel_scale == 32767.0 and data.train[0].shape == (2, 32, 32)
+
+
+def test_windows_of_one_scene_stay_on_one_side_of_a_geographic_split(tmp_path: Path) -> None:
+    for i in range(6):  # six scenes far apart, each cut into overlapping windows
+        geotiffs.chip_at(tmp_path / f"s{i}.tif", 40 + 3 * i, 2 + 4 * i, "EPSG:4326", size=48, seed=i)
+    # EPSG:4326 at 10-"metre" pixels would span the globe: use a small pixel size for these degree scenes
+    import rasterio
+
+    for i in range(6):
+        with rasterio.open(tmp_path / f"s{i}.tif", "r+") as dst:
+            dst.transform = rasterio.transform.from_origin(2 + 4 * i, 40 + 3 * i, 0.001, 0.001)
+    options = DataOptions(tile_size=16, tile_stride=8, split="geographic", regions=3, test_fraction=0.3)
+    data = load_data(str(tmp_path), options)
+    scenes = lambda split: {p.split("@")[0] for p in split.paths}  # noqa: E731
+    assert scenes(data.train) and scenes(data.test) and not scenes(data.train) & scenes(data.test)
+
+
+def test_a_crs_without_a_way_to_wgs84_gives_no_coordinates_not_a_crash(tmp_path: Path) -> None:
+    geotiffs.good_chips(tmp_path)
+    local = 'LOCAL_CS["local",UNIT["metre",1],AXIS["X",EAST],AXIS["Y",NORTH]]'
+    geotiffs.write_tif(
+        tmp_path / "field" / "local.tif", np.ones((4, 16, 16), np.uint16), local, geotiffs.from_origin(0, 160, 10, 10)
+    )
+    data = load_data(str(tmp_path))
+    assert len(data.train) + len(data.test) == len(geotiffs.CHIPS) + 1
+    with pytest.raises(UserError, match=r"local.tif: has a CRS .* that cannot be transformed to WGS84"):
+        load_data(str(tmp_path), need_coords=True)
