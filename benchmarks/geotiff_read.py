@@ -14,6 +14,7 @@ fill value where a reprojected chip does not cover the query box).
 
 Needs torchgeo, so it runs in the benchmark environment (see README):
 
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -e . torchgeo requests
     .venv-bench/bin/python benchmarks/geotiff_read.py
 """
 

@@ -164,18 +164,25 @@ def cmd_data_index(args: argparse.Namespace) -> None:
 
 def cmd_data_map(args: argparse.Namespace) -> None:
     from ssl_toolkit import atomic
-    from ssl_toolkit.data_commands import index_rows, map_png, read_index
+    from ssl_toolkit.data_commands import index_rows, map_png, read_index, split_rows
 
     if args.clusters < 2:
         raise UserError(f"--clusters must be at least 2, got {args.clusters}")
     source = Path(args.data)
-    if source.suffix.lower() == ".csv" and source.is_file():
+    options = _data_options(args.overrides)
+    title = source.name or args.data
+    if args.color == "split":
+        rows = split_rows(args.data, options)
+        title += f": {options.split} split"
+    elif source.suffix.lower() == ".csv" and source.is_file():
         rows = read_index(source)
     else:
-        rows, _ = index_rows(args.data, _data_options(args.overrides))
-    title = f"{source.name or args.data}" + (f": {args.clusters} k-means clusters" if args.color == "cluster" else "")
+        rows, _ = index_rows(args.data, options)
+    if args.color == "cluster":
+        title += f": {args.clusters} k-means clusters"
     out = Path(args.out) if args.out else Path("runs") / "data" / f"{source.stem or 'data'}-map-{args.color}.png"
-    atomic.write_bytes(out, map_png(rows, args.color, args.clusters, args.seed, title))
+    colour = "label" if args.color == "split" else args.color
+    atomic.write_bytes(out, map_png(rows, colour, args.clusters, args.seed, title))
     print(f"map of {len(rows)} tiles coloured by {args.color} -> {out}")
 
 
@@ -269,7 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plot a dataset's tiles (or an index CSV from `ssl data index`) on a lon/lat scatter.",
     )
     q.add_argument("data", help="a dataset name or folder, or an index CSV")
-    q.add_argument("--color", choices=("cluster", "label"), default="cluster", help="colour by (default cluster)")
+    q.add_argument(
+        "--color",
+        choices=("cluster", "label", "split"),
+        default="cluster",
+        help="colour by k-means cluster (default), label, or train/test side (with data.split=geographic)",
+    )
     q.add_argument("--clusters", type=int, default=100, help="k-means clusters on the sphere (default 100)")
     q.add_argument("--seed", type=int, default=0, help="k-means seed (default 0, as the geolocation task)")
     q.add_argument("--out", help="PNG to write (default runs/data/<name>-map-<color>.png)")
@@ -278,9 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, but ``key=value`` overrides may also follow options given after a positional argument
+    (``ssl data map eurosat-rgb --color split data.split=geographic``), which argparse alone refuses."""
+    args, extra = parser.parse_known_args(argv)
+    stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(build_parser(), argv)
     except SystemExit as e:  # --help (0) or a malformed command line (2, already reported on one line)
         return int(e.code or 0)
     try:

@@ -3,7 +3,8 @@
 ``index`` opens a dataset as training would (every file checked), writes one CSV row per tile (path, window,
 CRS, bounds in that CRS, WGS84 lat/lon of the centre, label, band count) and prints a summary; bad files are
 listed, never fatal, since finding them is the point. ``map`` draws the tiles on a lon/lat scatter coloured by
-label or by k-means cluster on the sphere (as the geolocation task makes them), from a dataset or an index CSV.
+label, by k-means cluster on the sphere (as the geolocation task makes them), or by train/test side of the
+split (``data.split=geographic`` shows the held-out regions), from a dataset or an index CSV.
 """
 
 from __future__ import annotations
@@ -64,6 +65,20 @@ def index_rows(name: str, options: DataOptions) -> tuple[list[dict], list[tuple[
             row.update(left="", bottom="", right="", top="")
         rows.append(row)
     return rows, bad.skipped
+
+
+def split_rows(name: str, options: DataOptions) -> list[dict]:
+    """Rows (path, lat, lon, label = "train" or "test") of the dataset split as ``options.split`` splits it."""
+    from ssl_toolkit.data import load_data
+
+    data = load_data(name, options)
+    if data.train.coords is None:
+        raise UserError(f"data '{name}' has no coordinates, nothing to map")
+    return [
+        {"path": split.path(i), "lat": float(lat), "lon": float(lon), "label": part}
+        for part, split in (("train", data.train), ("test", data.test))
+        for i, (lat, lon) in enumerate(split.coords.tolist())
+    ]
 
 
 def summary(rows: list[dict], bad: list[tuple[str, str]]) -> str:

@@ -32,6 +32,13 @@ def test_data_index_lists_tiles_and_bad_files(ssl, tmp_path: Path) -> None:
     assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
     code, out, err = ssl("data", "map", root, "--color", "label", "--out", tmp_path / "labels.png")
     assert code == 0 and "coloured by label" in out
+    # overrides may follow the options: the geographic split's held-out regions
+    args = ["--color", "split", "--out", tmp_path / "split.png", "data.split=geographic", "data.regions=3"]
+    code, out, err = ssl("data", "map", root, *args, "data.on_bad_file=skip")
+    assert code == 0, err
+    assert "map of 12 tiles coloured by split" in out and (tmp_path / "split.png").is_file()
+    code, out, err = ssl("data", "map", root, "--colour", "split")
+    assert code == 2 and "unrecognized arguments: --colour split" in err
 
 
 def test_geolocation_needs_coordinates(ssl, tmp_path: Path) -> None:
