@@ -25,6 +25,8 @@ class MultiTask(PretextTask):
         for name, task in tasks.items():
             if task.backbone is not backbone:
                 raise ValueError(f"task '{name}' does not share the backbone")
+            if type(task).training_step is not PretextTask.training_step:
+                raise ValueError(f"'{name}' takes its own optimizer steps and cannot be combined with other tasks")
             if weights.get(name, 1.0) < 0:
                 raise ValueError(f"task '{name}': weight must be >= 0, got {weights[name]}")
         self.tasks = nn.ModuleDict(tasks)

@@ -12,30 +12,37 @@ from ssl_toolkit import atomic
 
 
 class RunningMeans:
-    """Sums of per-step metrics, kept on the device until read (no sync per step), and their count."""
+    """Sums of per-step metrics, kept on the device until read (no sync per step), and their counts.
+
+    Each metric is averaged over the steps that reported it (a GAN reports its generator loss only on the steps
+    that take a generator step); ``count`` is the number of steps.
+    """
 
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
         self.count = 0
 
     def add(self, values: dict[str, torch.Tensor]) -> None:
         for k, v in values.items():
             self.sums[k] = self.sums.get(k, 0.0) + v.detach().float()
+            self.counts[k] = self.counts.get(k, 0) + 1
         self.count += 1
 
     def means(self) -> dict[str, float]:
-        return {k: v.item() / self.count for k, v in self.sums.items()} if self.count else {}
+        return {k: v.item() / self.counts[k] for k, v in self.sums.items()} if self.count else {}
 
     def reset(self) -> None:
-        self.sums, self.count = {}, 0
+        self.sums, self.counts, self.count = {}, {}, 0
 
     def state(self) -> dict[str, Any]:
         """For checkpoints: float32 sums round-trip exactly through Python floats."""
-        return {"count": self.count, "sums": {k: float(v) for k, v in self.sums.items()}}
+        return {"count": self.count, "counts": dict(self.counts), "sums": {k: float(v) for k, v in self.sums.items()}}
 
     def load(self, state: dict[str, Any], device: torch.device) -> None:
         self.count = int(state["count"])
         self.sums = {k: torch.tensor(v, dtype=torch.float32, device=device) for k, v in state["sums"].items()}
+        self.counts = {k: int(state.get("counts", {}).get(k, self.count)) for k in self.sums}
 
 
 class MetricsLog:

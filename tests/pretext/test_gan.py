@@ -1,0 +1,105 @@
+"""GAN objectives against hand-written formulas, the gradient penalty on a known gradient, k:1 alternation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pretext.gan import GAN
+from pretext.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+from pretext.multi import MultiTask
+from pretext.rotation import Rotation
+from pretext.vae import kl_to_standard_normal
+from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.engine.optim import build_optimizer
+from ssl_toolkit.engine.step import StepContext
+from tests.pretext.test_all_tasks import geotagged_mnist_like
+
+REAL = torch.tensor([2.0, -1.0, 0.5])
+FAKE = torch.tensor([-3.0, 0.0, 1.5])
+
+
+def sig(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def test_discriminator_objectives_match_their_formulas() -> None:
+    bce = -mean(math.log(sig(r)) for r in REAL.tolist()) - mean(math.log(1 - sig(f)) for f in FAKE.tolist())
+    assert discriminator_loss("non_saturating", REAL, FAKE).item() == pytest.approx(bce, rel=1e-6)
+    assert discriminator_loss("minimax", REAL, FAKE).item() == pytest.approx(bce, rel=1e-6)
+    smoothed = -mean(0.9 * math.log(sig(r)) + 0.1 * math.log(1 - sig(r)) for r in REAL.tolist()) - mean(
+        math.log(1 - sig(f)) for f in FAKE.tolist()
+    )
+    assert discriminator_loss("minimax", REAL, FAKE, real_label=0.9).item() == pytest.approx(smoothed, rel=1e-6)
+    ls = 0.5 * mean((r - 1) ** 2 for r in REAL.tolist()) + 0.5 * mean(f**2 for f in FAKE.tolist())
+    assert discriminator_loss("lsgan", REAL, FAKE).item() == pytest.approx(ls, rel=1e-6)
+    assert discriminator_loss("wgan", REAL, FAKE).item() == pytest.approx(mean(FAKE.tolist()) - mean(REAL.tolist()))
+    hinge = mean(max(0, 1 - r) for r in REAL.tolist()) + mean(max(0, 1 + f) for f in FAKE.tolist())
+    assert discriminator_loss("hinge", REAL, FAKE).item() == pytest.approx(hinge, rel=1e-6)
+
+
+def test_generator_objectives_match_their_formulas() -> None:
+    f = FAKE.tolist()
+    assert generator_loss("minimax", FAKE).item() == pytest.approx(mean(math.log(1 - sig(x)) for x in f), rel=1e-6)
+    assert generator_loss("non_saturating", FAKE).item() == pytest.approx(-mean(math.log(sig(x)) for x in f), rel=1e-6)
+    assert generator_loss("lsgan", FAKE).item() == pytest.approx(0.5 * mean((x - 1) ** 2 for x in f), rel=1e-6)
+    assert generator_loss("wgan", FAKE).item() == pytest.approx(-mean(f))
+    assert generator_loss("hinge", FAKE).item() == pytest.approx(-mean(f))
+    with pytest.raises(ValueError, match="objective must be one of"):
+        generator_loss("wasserstein", FAKE)
+
+
+def test_gradient_penalty_on_a_linear_critic_with_a_known_gradient() -> None:
+    # D(x) = w . x has gradient w everywhere: the penalty is (||w|| - 1)^2 wherever x_hat falls
+    w = torch.tensor([3.0, 4.0])  # ||w|| = 5
+    penalty = gradient_penalty(lambda x: x @ w, torch.randn(8, 2), torch.randn(8, 2))
+    assert penalty.item() == pytest.approx(16.0)
+    unit = w / 5
+    assert gradient_penalty(lambda x: x @ unit, torch.randn(8, 2), torch.randn(8, 2)).item() == pytest.approx(
+        0.0, abs=1e-10
+    )
+
+
+def test_vae_kl_matches_the_closed_form() -> None:
+    mu, logvar = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.3]])
+    expected = sum(0.5 * (math.exp(lv) + m * m - 1 - lv) for m, lv in zip([0.5, -1.0], [0.2, -0.3], strict=True))
+    assert kl_to_standard_normal(mu, logvar).item() == pytest.approx(expected, rel=1e-6)
+    assert kl_to_standard_normal(torch.zeros(1, 4), torch.zeros(1, 4)).item() == 0.0
+
+
+@pytest.mark.parametrize(("d_steps", "g_steps", "expected_g"), [(1, 1, 6), (3, 1, 2), (1, 2, 12)])
+def test_the_engine_takes_exactly_k_discriminator_steps_per_generator_step(d_steps, g_steps, expected_g) -> None:
+    torch.manual_seed(0)
+    task = GAN(create_backbone("mnist_net", in_chans=1, img_size=28), d_steps=d_steps, g_steps=g_steps)
+    data = geotagged_mnist_like()
+    task.fit_data(data)
+    optimizers = {g: build_optimizer("adam", p, 2e-4, 0.0, 0.9) for g, p in task.optimizer_groups().items()}
+    ctx = StepContext(task, optimizers, torch.device("cpu"))
+    meta = {"pixel_mean": torch.tensor(0.5).view(1, 1, 1, 1), "pixel_std": torch.tensor(0.25).view(1, 1, 1, 1)}
+    for _ in range(6):
+        task.training_step(torch.randn(4, 1, 28, 28), meta, ctx)
+    assert ctx.steps_taken == {"discriminator": 6, "generator": expected_g}
+
+
+def test_weight_clipping_keeps_the_critic_in_the_box() -> None:
+    torch.manual_seed(0)
+    task = GAN(create_backbone("mnist_net", in_chans=1, img_size=28), objective="wgan", clip=0.01, generator="mlp")
+    task.fit_data(geotagged_mnist_like())
+    optimizers = {g: build_optimizer("adam", p, 1e-2, 0.0, 0.9) for g, p in task.optimizer_groups().items()}
+    ctx = StepContext(task, optimizers, torch.device("cpu"))
+    meta = {"pixel_mean": torch.tensor(0.5).view(1, 1, 1, 1), "pixel_std": torch.tensor(0.25).view(1, 1, 1, 1)}
+    task.training_step(torch.randn(4, 1, 28, 28), meta, ctx)
+    assert all(p.abs().max() <= 0.01 for p in [*task.backbone.parameters(), *task.head.parameters()])
+
+
+def test_a_gan_cannot_be_combined_with_other_tasks() -> None:
+    backbone = create_backbone("mnist_net", in_chans=1, img_size=28)
+    with pytest.raises(ValueError, match="'gan' takes its own optimizer steps"):
+        MultiTask(backbone, {"gan": GAN(backbone), "rotation": Rotation(backbone)}, {})
