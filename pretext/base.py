@@ -25,6 +25,9 @@ from ssl_toolkit.data.splits import DataSource
 class StepContext(Protocol):
     """What the engine hands a task for one training step (see ``ssl_toolkit.engine.step``)."""
 
+    optimizers: dict[str, torch.optim.Optimizer]  # by group name; a learner that rolls back restores their state
+    steps_taken: dict[str, int]  # optimizer steps so far per group (saved in checkpoints)
+
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor], **kwargs: object) -> dict[str, torch.Tensor]:
         """Run the task's ``forward`` through the engine's wrappers (autocast, DDP)."""
         ...

@@ -7,21 +7,31 @@ taken then (``d_steps=5`` is WGAN's recipe; ``g_steps=2`` the reverse). The coun
 ``steps_taken`` (saved in checkpoints), so a resumed run alternates exactly like an uninterrupted one.
 
 Objectives: see ``gan_losses``. ``wgan`` clips the critic's weights to [-clip, clip] after each step unless
-``gp_weight`` > 0 (WGAN-GP); ``real_label`` < 1 is one-sided label smoothing.
+``gp_weight`` > 0 (WGAN-GP). Stabilizers, each a parameter (the seed lectures'; Salimans et al. 2016 for most):
+``real_label`` < 1 is one-sided label smoothing, ``label_noise`` > 0 soft labels (real in [real_label -
+label_noise, real_label], fake in [0, label_noise]); ``replay`` the share of each fake batch drawn from a buffer
+of ``replay_size`` past fakes (Shrivastava et al. 2017); ``feature_matching`` trains the generator to match the
+mean backbone features of real batches instead of fooling the head; ``diffaugment`` the differentiable
+augmentation of real and fake batches (Zhao et al. 2020); ``rollback`` > 0 restores the last good state (model
+and optimizers, kept in memory every ``snapshot_every`` steps) when a loss becomes non-finite or the
+discriminator loss falls below ``collapse_below``, at most ``rollback`` times, each logged as ``rollback``.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import torch
 from torch import nn
 
 from pretext.base import PretextTask, StepContext
+from pretext.diffaugment import diff_augment
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss, gradient_penalty
 from pretext.generators import create_generator, normalise
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
+from ssl_toolkit.engine.step import NonFiniteLoss
 from ssl_toolkit.registry import TASKS
 
 
@@ -40,10 +50,28 @@ class GAN(PretextTask):
         real_label: float = 1.0,
         clip: float = 0.01,
         gp_weight: float = 0.0,
+        label_noise: float = 0.0,
+        replay: float = 0.0,
+        replay_size: int = 512,
+        feature_matching: bool = False,
+        diffaugment: bool = False,
+        rollback: int = 0,
+        snapshot_every: int = 50,
+        collapse_below: float = 0.0,
     ) -> None:
         """``d_steps``/``g_steps``: discriminator steps per generator round / generator steps per round;
-        ``clip``: WGAN weight clipping (when ``gp_weight`` is 0); ``gp_weight``: WGAN-GP's lambda (10 in the paper)."""
+        ``clip``: WGAN weight clipping (when ``gp_weight`` is 0); ``gp_weight``: WGAN-GP's lambda (10 in the paper).
+        The stabilizers are described in the module docstring."""
         super().__init__(backbone)
+        if not 0 <= label_noise < 0.5 or not 0 <= replay < 1 or replay_size < 1:
+            raise ValueError("label_noise must be in [0, 0.5), replay in [0, 1) and replay_size >= 1")
+        if rollback < 0 or snapshot_every < 1 or collapse_below < 0:
+            raise ValueError("rollback must be >= 0, snapshot_every >= 1 and collapse_below >= 0")
+        self.label_noise, self.replay, self.replay_size = label_noise, replay, replay_size
+        self.feature_matching, self.diffaugment = feature_matching, diffaugment
+        self.rollback, self.snapshot_every, self.collapse_below = rollback, snapshot_every, collapse_below
+        self.rollbacks_used = 0
+        self._snapshot: dict | None = None
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         if d_steps < 1 or g_steps < 1:
@@ -59,8 +87,35 @@ class GAN(PretextTask):
         self.generator: nn.Module | None = None
 
     def fit_data(self, data: DataSource) -> None:
-        """The generator makes images of the data's shape."""
+        """The generator makes images of the data's shape; the replay buffer holds such images (and is saved in
+        checkpoints, so a resumed run draws from the same past fakes)."""
         self.generator = create_generator(self.kind, self.latent_dim, data.in_chans, data.img_size)
+        if self.replay > 0:
+            shape = (self.replay_size, data.in_chans, data.img_size, data.img_size)
+            self.register_buffer("replay_images", torch.zeros(shape))
+            self.register_buffer("replay_filled", torch.zeros((), dtype=torch.long))
+
+    def discriminator_fakes(
+        self, n: int, meta: dict[str, torch.Tensor], device: torch.device
+    ) -> tuple[torch.Tensor, int]:
+        """``n`` fakes for a discriminator step: new ones, and with ``replay`` a share from the buffer of past
+        fakes (once it holds enough); the new ones then enter the buffer. Returns (fakes, how many are old)."""
+        with torch.no_grad():
+            fresh = self.generate(n, meta, device)
+        if self.replay == 0:
+            return fresh, 0
+        filled = int(self.replay_filled)
+        old = min(int(round(self.replay * n)), filled)
+        picked = self.replay_images[torch.randint(0, filled, (old,), device=device)] if old else fresh[:0]
+        # the new fakes overwrite the oldest slots (a ring), or random slots once the buffer is full
+        slots = (
+            torch.arange(filled, filled + n, device=device)
+            if filled + n <= self.replay_size
+            else (torch.randint(0, self.replay_size, (n,), device=device))
+        )
+        self.replay_images[slots] = fresh.detach().to(self.replay_images.dtype)
+        self.replay_filled.fill_(min(filled + n, self.replay_size))
+        return torch.cat([fresh[: n - old], picked.to(fresh.dtype)]), old
 
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images)).squeeze(1)
@@ -78,25 +133,75 @@ class GAN(PretextTask):
             "generator": list(self.generator.parameters()),
         }
 
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        return diff_augment(images) if self.diffaugment else images
+
     def forward(
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], part: str = "discriminator"
     ) -> dict[str, torch.Tensor]:
         """The loss of one side: ``discriminator`` on the real batch and as many fakes, or ``generator``."""
+        n = images.shape[0]
         if part == "generator":
-            scores = self.discriminate(self.generate(images.shape[0], meta, images.device))
+            fake = self._augment(self.generate(n, meta, images.device))
+            if self.feature_matching:
+                with torch.no_grad():
+                    target = self.backbone(self._augment(images)).float().mean(dim=0)
+                features = self.backbone(fake).float()
+                loss = (features.mean(dim=0) - target).pow(2).sum()
+                return {"loss": loss, "d_fake": self.head(features).float().mean().detach()}
+            scores = self.head(self.backbone(fake)).squeeze(1)
             return {"loss": generator_loss(self.objective, scores), "d_fake": scores.float().mean().detach()}
-        with torch.no_grad():
-            fake = self.generate(images.shape[0], meta, images.device)
-        real_scores, fake_scores = self.discriminate(images), self.discriminate(fake)
-        loss = discriminator_loss(self.objective, real_scores, fake_scores, self.real_label)
-        out = {"d_real": real_scores.float().mean().detach(), "d_fake": fake_scores.float().mean().detach()}
+        fake, old = self.discriminator_fakes(n, meta, images.device)
+        real_in, fake_in = self._augment(images), self._augment(fake)
+        real_scores, fake_scores = self.discriminate(real_in), self.discriminate(fake_in)
+        real_label: float | torch.Tensor = self.real_label
+        fake_label: float | torch.Tensor = 0.0
+        if self.label_noise > 0:
+            real_label = self.real_label - self.label_noise * torch.rand(n, device=images.device)
+            fake_label = self.label_noise * torch.rand(n, device=images.device)
+        loss = discriminator_loss(self.objective, real_scores, fake_scores, real_label, fake_label)
+        out = {
+            "d_real": real_scores.float().mean().detach(),
+            "d_fake": fake_scores.float().mean().detach(),
+            "replayed": torch.tensor(old / n),
+        }
         if self.gp_weight > 0:
-            penalty = gradient_penalty(self.discriminate, images, fake)
+            penalty = gradient_penalty(self.discriminate, real_in, fake_in)
             loss = loss + self.gp_weight * penalty
             out["gp"] = penalty.detach()
         return {"loss": loss, **out}
 
     def training_step(
+        self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
+    ) -> dict[str, torch.Tensor]:
+        if self.rollback == 0:
+            return self._alternate(images, meta, ctx)
+        if self._snapshot is None or ctx.steps_taken["discriminator"] % self.snapshot_every == 0:
+            self._snapshot = self._state(ctx)
+        try:
+            out = self._alternate(images, meta, ctx)
+            if self.collapse_below > 0 and float(out["d_loss"]) < self.collapse_below:
+                raise NonFiniteLoss(f"discriminator loss {float(out['d_loss']):.2e} below {self.collapse_below}")
+            return {**out, "rollback": torch.tensor(0.0)}
+        except NonFiniteLoss as e:
+            if self.rollbacks_used >= self.rollback:
+                raise NonFiniteLoss(f"{e}; {self.rollback} rollback(s) used up") from None
+            self.rollbacks_used += 1
+            self._restore(self._snapshot, ctx)
+            return {"rollback": torch.tensor(1.0)}  # logged as the share of steps rolled back
+
+    def _state(self, ctx: StepContext) -> dict:
+        """A deep copy of the model's and the optimizers' states, kept in memory."""
+        return copy.deepcopy(
+            {"model": self.state_dict(), "optimizers": {n: o.state_dict() for n, o in ctx.optimizers.items()}}
+        )
+
+    def _restore(self, state: dict, ctx: StepContext) -> None:
+        self.load_state_dict(state["model"])
+        for name, opt in ctx.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+
+    def _alternate(
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
     ) -> dict[str, torch.Tensor]:
         d = ctx.forward(images, meta, part="discriminator")
@@ -105,9 +210,7 @@ class GAN(PretextTask):
             with torch.no_grad():
                 for p in [*self.backbone.parameters(), *self.head.parameters()]:
                     p.clamp_(-self.clip, self.clip)
-        out = {"d_loss": d["loss"].detach(), "d_real": d["d_real"], "d_fake": d["d_fake"]}
-        if "gp" in d:
-            out["gp"] = d["gp"]
+        out = {"d_loss": d["loss"].detach(), **{k: v for k, v in d.items() if k != "loss"}}
         if ctx.steps_taken["discriminator"] % self.d_steps == 0:
             for _ in range(self.g_steps):
                 g = ctx.forward(images, meta, part="generator")

@@ -10,8 +10,8 @@ Each objective gives the discriminator's loss on (real, fake) scores and the gen
   Lipschitz critic: weight clipping, or the gradient penalty of WGAN-GP (Gulrajani et al. 2017).
 - ``hinge`` (Lim & Ye 2017; Miyato et al. 2018): D uses max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G maximises D(G(z)).
 
-``real_label`` below 1 is one-sided label smoothing (Salimans et al. 2016: 0.9), for the cross-entropy and
-least-squares objectives.
+``real_label`` below 1 is one-sided label smoothing (Salimans et al. 2016: 0.9); per-sample labels drawn near
+1 and 0 are soft (two-sided, noisy) smoothing. Both apply to the cross-entropy and least-squares objectives.
 """
 
 from __future__ import annotations
@@ -24,14 +24,22 @@ import torch.nn.functional as F
 OBJECTIVES = ("minimax", "non_saturating", "lsgan", "wgan", "hinge")
 
 
-def discriminator_loss(objective: str, real: torch.Tensor, fake: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+def discriminator_loss(
+    objective: str,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    real_label: float | torch.Tensor = 1.0,
+    fake_label: float | torch.Tensor = 0.0,
+) -> torch.Tensor:
+    """Labels (a number, or one per sample for soft label smoothing) apply to the cross-entropy and
+    least-squares objectives."""
     real, fake = real.float().flatten(), fake.float().flatten()
+    real_t = torch.as_tensor(real_label, dtype=real.dtype, device=real.device).expand_as(real)
+    fake_t = torch.as_tensor(fake_label, dtype=fake.dtype, device=fake.device).expand_as(fake)
     if objective in ("minimax", "non_saturating"):
-        return F.binary_cross_entropy_with_logits(real, torch.full_like(real, real_label)) + (
-            F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
-        )
+        return F.binary_cross_entropy_with_logits(real, real_t) + F.binary_cross_entropy_with_logits(fake, fake_t)
     if objective == "lsgan":
-        return 0.5 * ((real - real_label) ** 2).mean() + 0.5 * (fake**2).mean()
+        return 0.5 * ((real - real_t) ** 2).mean() + 0.5 * ((fake - fake_t) ** 2).mean()
     if objective == "wgan":
         return fake.mean() - real.mean()
     if objective == "hinge":

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from pretext.diffaugment import diff_augment, translation
 from pretext.gan import GAN
 from pretext.gan_losses import discriminator_loss, generator_loss, gradient_penalty
 from pretext.multi import MultiTask
@@ -14,7 +15,7 @@ from pretext.rotation import Rotation
 from pretext.vae import kl_to_standard_normal
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.engine.optim import build_optimizer
-from ssl_toolkit.engine.step import StepContext
+from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
 from tests.pretext.test_all_tasks import geotagged_mnist_like
 
 REAL = torch.tensor([2.0, -1.0, 0.5])
@@ -103,3 +104,71 @@ def test_a_gan_cannot_be_combined_with_other_tasks() -> None:
     backbone = create_backbone("mnist_net", in_chans=1, img_size=28)
     with pytest.raises(ValueError, match="'gan' takes its own optimizer steps"):
         MultiTask(backbone, {"gan": GAN(backbone), "rotation": Rotation(backbone)}, {})
+
+
+META = {"pixel_mean": torch.tensor(0.5).view(1, 1, 1, 1), "pixel_std": torch.tensor(0.25).view(1, 1, 1, 1)}
+
+
+def gan_with_context(**kwargs) -> tuple[GAN, StepContext]:
+    torch.manual_seed(0)
+    task = GAN(create_backbone("mnist_net", in_chans=1, img_size=28), **kwargs)
+    task.fit_data(geotagged_mnist_like())
+    optimizers = {g: build_optimizer("adam", p, 2e-4, 0.0, 0.9) for g, p in task.optimizer_groups().items()}
+    return task, StepContext(task, optimizers, torch.device("cpu"))
+
+
+def test_replay_mixes_the_requested_share_of_past_fakes() -> None:
+    task, _ = gan_with_context(replay=0.25, replay_size=10)
+    task.eval()  # batch norm in eval mode: the generator's output does not depend on the batch
+    fakes, old = task.discriminator_fakes(8, META, torch.device("cpu"))
+    assert old == 0 and len(fakes) == 8 and int(task.replay_filled) == 8  # nothing to replay yet
+    stored = {tuple(x.flatten()[:5].tolist()) for x in task.replay_images[:8]}
+    fakes, old = task.discriminator_fakes(8, META, torch.device("cpu"))
+    assert old == 2 and len(fakes) == 8 and int(task.replay_filled) == 10  # 25% of 8 from the buffer, now full
+    assert {tuple(x.flatten()[:5].tolist()) for x in fakes[6:]} <= stored  # the old ones come from the buffer
+
+
+def test_rollback_restores_the_last_good_state_on_a_non_finite_loss() -> None:
+    task, ctx = gan_with_context(rollback=1, snapshot_every=100)
+    task.training_step(torch.randn(4, 1, 28, 28), META, ctx)  # the snapshot is the state before this step
+    with torch.no_grad():
+        task.head.weight.fill_(float("nan"))  # inject: every score and the loss become NaN
+    out = task.training_step(torch.randn(4, 1, 28, 28), META, ctx)
+    assert out["rollback"].item() == 1.0 and task.rollbacks_used == 1
+    snapshot = task._snapshot["model"]
+    assert all(torch.equal(task.state_dict()[k], snapshot[k]) for k in snapshot)
+    assert torch.isfinite(task.head.weight).all()
+    with torch.no_grad():
+        task.head.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLoss, match="1 rollback"):  # the retries are limited
+        task.training_step(torch.randn(4, 1, 28, 28), META, ctx)
+
+
+VARIANTS = [
+    {"objective": "minimax"},
+    {"objective": "lsgan", "real_label": 0.9},
+    {"objective": "wgan", "d_steps": 2},
+    {"objective": "wgan", "gp_weight": 10.0},
+    {"objective": "hinge", "label_noise": 0.1},
+    {"generator": "mlp", "replay": 0.5},
+    {"feature_matching": True},
+    {"diffaugment": True},
+]
+
+
+@pytest.mark.parametrize("kwargs", VARIANTS, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items()))
+def test_every_gan_variant_trains_with_finite_losses(kwargs: dict) -> None:
+    task, ctx = gan_with_context(**kwargs)
+    for _ in range(2):
+        out = task.training_step(torch.randn(4, 1, 28, 28), META, ctx)
+    assert all(torch.isfinite(v).all() for v in out.values()), out
+
+
+def test_diffaugment_keeps_shapes_and_passes_gradients() -> None:
+    x = torch.rand(5, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x)
+    assert y.shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    shifted = translation(torch.ones(1, 1, 8, 8))
+    assert shifted.sum() >= 36  # at most one pixel (1/8 of 8) cut from each side
