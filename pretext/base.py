@@ -12,6 +12,8 @@ batched tensors such as ``label``. Task inputs are built there in batched tensor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -43,6 +45,30 @@ def classify(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Ten
     return {"loss": loss, "acc": (logits.argmax(dim=1) == targets).float().mean().detach()}
 
 
+@dataclass
+class EpochContext:
+    """What a task gets at the end of each epoch (``PretextTask.epoch_end``), to draw pictures and measure."""
+
+    epoch: int  # epochs completed, from 1
+    run_dir: Path
+    data: DataSource
+    pixel_mean: torch.Tensor  # (1, C, 1, 1) on the device, as in ``meta``
+    pixel_std: torch.Tensor
+    device: torch.device
+
+    def meta(self) -> dict[str, torch.Tensor]:
+        return {"pixel_mean": self.pixel_mean, "pixel_std": self.pixel_std}
+
+    def test_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` test images, normalised, on the device, and their labels."""
+        from ssl_toolkit.data import iterate
+
+        split = self.data.test
+        images, meta = next(iterate(split, [torch.arange(min(n, len(split)))]))
+        x = images.to(self.device).float() / self.data.pixel_scale
+        return (x - self.pixel_mean) / self.pixel_std, meta["label"]
+
+
 class PretextTask(nn.Module):
     """Base class of every pretext task and generative learner."""
 
@@ -71,6 +97,11 @@ class PretextTask(nn.Module):
         """Called once with the dataset before training (e.g. to cluster its coordinates); nothing by default.
 
         Whatever it computes must be deterministic or stored in buffers, so a resumed run agrees with it."""
+
+    def epoch_end(self, ctx: EpochContext) -> dict[str, float]:
+        """Called after each epoch in eval mode, without gradients, under a forked seeded RNG (training randomness
+        is untouched); writes pictures under ``ctx.run_dir`` and returns metrics for the epoch's record."""
+        return {}
 
     def run_files(self) -> dict[str, str | bytes]:
         """Files the engine writes into the run folder (relative name -> text or bytes); none by default."""

@@ -25,13 +25,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from pretext.base import PretextTask, StepContext
+from pretext.base import EpochContext, PretextTask, StepContext
 from pretext.diffaugment import diff_augment
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss, gradient_penalty
-from pretext.generators import create_generator, normalise
+from pretext.generators import create_generator, normalise, pixels
+from pretext.sample_quality import reference, sample_quality, trained_judge
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
 from ssl_toolkit.engine.step import NonFiniteLoss
+from ssl_toolkit.grids import save_grid, save_progression
 from ssl_toolkit.registry import TASKS
 
 
@@ -58,10 +60,12 @@ class GAN(PretextTask):
         rollback: int = 0,
         snapshot_every: int = 50,
         collapse_below: float = 0.0,
+        quality_samples: int = 1000,
     ) -> None:
         """``d_steps``/``g_steps``: discriminator steps per generator round / generator steps per round;
         ``clip``: WGAN weight clipping (when ``gp_weight`` is 0); ``gp_weight``: WGAN-GP's lambda (10 in the paper).
-        The stabilizers are described in the module docstring."""
+        The stabilizers are described in the module docstring. ``quality_samples``: generated images measured by
+        ``sample_quality`` after each epoch on labelled data (0: none)."""
         super().__init__(backbone)
         if not 0 <= label_noise < 0.5 or not 0 <= replay < 1 or replay_size < 1:
             raise ValueError("label_noise must be in [0, 0.5), replay in [0, 1) and replay_size >= 1")
@@ -71,6 +75,8 @@ class GAN(PretextTask):
         self.feature_matching, self.diffaugment = feature_matching, diffaugment
         self.rollback, self.snapshot_every, self.collapse_below = rollback, snapshot_every, collapse_below
         self.rollbacks_used = 0
+        self.quality_samples = quality_samples
+        self._judge: tuple | None = None  # (judge, reference), made at the first epoch end
         self._snapshot: dict | None = None
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
@@ -90,6 +96,8 @@ class GAN(PretextTask):
         """The generator makes images of the data's shape; the replay buffer holds such images (and is saved in
         checkpoints, so a resumed run draws from the same past fakes)."""
         self.generator = create_generator(self.kind, self.latent_dim, data.in_chans, data.img_size)
+        fixed = torch.randn(64, self.latent_dim, generator=torch.Generator().manual_seed(0))
+        self.register_buffer("fixed_noise", fixed)  # the same 64 points every epoch: the progression's rows
         if self.replay > 0:
             shape = (self.replay_size, data.in_chans, data.img_size, data.img_size)
             self.register_buffer("replay_images", torch.zeros(shape))
@@ -224,3 +232,27 @@ class GAN(PretextTask):
         fake = self.generate(images.shape[0], meta, images.device)
         panels = [x.cpu() for x in images] + [x.cpu() for x in fake]
         return panels, ["real"] * len(images) + ["generated"] * len(fake)
+
+    def epoch_end(self, ctx: EpochContext) -> dict[str, float]:
+        """``plots/gan/``: the fixed-noise samples of this epoch, their progression over epochs, real vs fake,
+        and interpolations between latent points."""
+        folder = ctx.run_dir / "plots" / "gan"
+        samples = self.generator(self.fixed_noise)
+        save_grid(samples, folder / f"samples_epoch_{ctx.epoch:04d}.png")
+        save_progression(samples[:8], folder, ctx.epoch)
+        real, _ = ctx.test_images(32)
+        save_grid(torch.cat([pixels(real, ctx.meta()), samples[:32]]), folder / "real_vs_fake.png")
+        ends = torch.randn(2, 4, self.latent_dim, device=ctx.device)
+        t = torch.linspace(0, 1, 8, device=ctx.device).view(1, 8, 1)
+        path = ends[0].unsqueeze(1) * (1 - t) + ends[1].unsqueeze(1) * t  # 4 rows of 8 steps
+        save_grid(self.generator(path.reshape(-1, self.latent_dim)), folder / "interpolation.png")
+        if self.quality_samples == 0 or ctx.data.num_classes == 0:
+            return {}
+        if self._judge is None:
+            judge = trained_judge(ctx.data, ctx.device)
+            self._judge = judge, reference(judge, ctx.data, ctx.device)
+        judge, ref = self._judge
+        fakes = torch.cat(
+            [self.generate(len(c), ctx.meta(), ctx.device) for c in torch.arange(self.quality_samples).split(500)]
+        )
+        return {**sample_quality(judge, fakes, ref), "judge_accuracy": ref.accuracy}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pretext.base import PretextTask
+from pretext.base import EpochContext, PretextTask
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
 
@@ -51,6 +51,9 @@ class MultiTask(PretextTask):
     def fit_data(self, data: DataSource) -> None:
         for task in self.tasks.values():
             task.fit_data(data)
+
+    def epoch_end(self, ctx: EpochContext) -> dict[str, float]:
+        return {f"{name}_{k}": v for name, task in self.tasks.items() for k, v in task.epoch_end(ctx).items()}
 
     def run_files(self) -> dict[str, str | bytes]:
         files: dict[str, str | bytes] = {}

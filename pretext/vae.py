@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pretext.base import PretextTask
+from pretext.base import EpochContext, PretextTask
 from pretext.generators import create_generator, normalise, pixels
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
+from ssl_toolkit.grids import save_grid
 from ssl_toolkit.registry import TASKS
 
 
@@ -79,3 +80,16 @@ class VAE(PretextTask):
         recon = normalise(self.decode(mu), meta)
         panels = [p.cpu() for pair in zip(images, recon, strict=True) for p in pair]
         return panels, ["input", "reconstruction"] * len(images)
+
+    def epoch_end(self, ctx: EpochContext) -> dict[str, float]:
+        """``plots/vae/``: test images over their reconstructions from the mean, and decoded interpolations
+        between the means of pairs of test images."""
+        folder = ctx.run_dir / "plots" / "vae"
+        images, _ = ctx.test_images(16)
+        mu, _ = self.encode(images)
+        save_grid(torch.cat([pixels(images, ctx.meta()), self.decode(mu)]), folder / "reconstructions.png")
+        pairs = mu[: 2 * (len(mu) // 2)].view(2, -1, self.latent_dim)[:, :4]
+        t = torch.linspace(0, 1, 8, device=ctx.device).view(1, 8, 1)
+        path = pairs[0].unsqueeze(1) * (1 - t) + pairs[1].unsqueeze(1) * t
+        save_grid(self.decode(path.reshape(-1, self.latent_dim)), folder / "interpolation.png")
+        return {}

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from pretext.base import PretextTask
+from pretext.base import EpochContext, PretextTask
 from ssl_toolkit import atomic
 from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
 from ssl_toolkit.data.loader import batches_per_epoch
@@ -172,7 +172,10 @@ def train(
                 saved_at = step
         if batch >= steps_per_epoch:
             log_window()  # the epoch's last steps
-            metrics.write({"kind": "epoch", "step": step, "epoch": epoch, **epoch_means.means()})
+            measured = epoch_end(
+                task, EpochContext(epoch + 1, run_dir, data, normalize.mean, normalize.std, device), seed
+            )
+            metrics.write({"kind": "epoch", "step": step, "epoch": epoch, **epoch_means.means(), **measured})
             epoch, batch = epoch + 1, 0
             epoch_means.reset()
             save_checkpoint("last.pt", f"epoch_{epoch:04d}.pt")
@@ -187,3 +190,16 @@ def train(
     save_backbone(run_dir / "backbone.safetensors", task.backbone, {"step": str(step)})
     plot_losses(metrics.read(), run_dir / "plots" / "loss.png", title=f"{run_dir.name}")
     return {"step": step, "epoch": epoch, "end": end, "planned": planned}
+
+
+def epoch_end(task: PretextTask, ctx: EpochContext, seed: int) -> dict[str, float]:
+    """The task's end-of-epoch pictures and measurements, in eval mode, under a forked RNG seeded by (seed,
+    epoch): a resumed run draws the same pictures and its training randomness is untouched."""
+    devices = [ctx.device] if ctx.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.manual_seed(seed * 1_000_003 + ctx.epoch)
+        task.eval()
+        try:
+            return task.epoch_end(ctx)
+        finally:
+            task.train()
