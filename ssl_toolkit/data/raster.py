@@ -6,8 +6,8 @@ tile holds fill pixels from a warp. The WGS84 lat/lon of a tile is its centre tr
 
 Indexing opens every file once and, with ``validate``, reads every tile once, so a corrupt or truncated file,
 an all-nodata tile, a file without CRS (when coordinates are needed) or a file with another band count or
-dtype is found before training starts (see ``bad_files``), never half way through an epoch. Reading opens
-the file for each tile (chips) or keeps a few scene files open (windows), and reads only the tile's window:
+dtype is found before training starts (see ``bad_files``), never half way through an epoch. Reading opens,
+reads and closes a chip like a plain loop, or keeps a few scene files open and reads only the tile's window:
 a scene is never read whole into memory.
 """
 
@@ -235,24 +235,30 @@ class TileReader:
 
     def read_masked(self, j: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(float32 (C, H, W) values, bool (C, H, W) valid, or None when the file has no nodata or mask)."""
-        from rasterio.enums import MaskFlags
+        import rasterio
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
         path = self.paths[j]
         try:
-            src = self._dataset(path)
-            window = None if self.whole[j] else Window(*self.windows[j].tolist())
-            if path not in self._all_valid:
-                self._all_valid[path] = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
-            if self._all_valid[path]:
-                return src.read(self.bands, window=window, out_dtype="float32"), None
-            data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
+            if self.whole[j]:  # a chip: open, read, close, as a plain loop would
+                with rasterio.open(path) as src:
+                    return self._read(src, path, None)
+            return self._read(self._dataset(path), path, Window(*self.windows[j].tolist()))
         except (RasterioError, OSError) as e:
             broken = self._open.pop(path, None)
             if broken is not None:
                 broken.close()
             raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
+
+    def _read(self, src, path: str, window) -> tuple[np.ndarray, np.ndarray | None]:
+        from rasterio.enums import MaskFlags
+
+        if path not in self._all_valid:
+            self._all_valid[path] = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
+        if self._all_valid[path]:
+            return src.read(self.bands, window=window, out_dtype="float32"), None
+        data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
         return np.ma.getdata(data), ~np.ma.getmaskarray(data)
 
     def __call__(self, j: int) -> torch.Tensor:
