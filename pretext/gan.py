@@ -14,7 +14,13 @@ of ``replay_size`` past fakes (Shrivastava et al. 2017); ``feature_matching`` tr
 mean backbone features of real batches instead of fooling the head; ``diffaugment`` the differentiable
 augmentation of real and fake batches (Zhao et al. 2020); ``rollback`` > 0 restores the last good state (model
 and optimizers, kept in memory every ``snapshot_every`` steps) when a loss becomes non-finite or the
-discriminator loss falls below ``collapse_below``, at most ``rollback`` times, each logged as ``rollback``.
+discriminator loss falls below ``collapse_below``, at most ``rollback`` times, each logged as ``rollback``;
+``minibatch`` > 0 adds that many minibatch-discrimination kernels before the head.
+
+With labels: ``conditional`` feeds a one-hot class to the generator and projects a class embedding onto the
+discriminator's features (the projection discriminator, Miyato & Koyama 2018); ``auxiliary`` is AC-GAN (Odena et
+al. 2017): the generator gets the class too, and an auxiliary head on the discriminator classifies real and
+generated images, its cross-entropy added to both players' losses.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pretext.base import EpochContext, PretextTask, StepContext
 from pretext.diffaugment import diff_augment
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss, gradient_penalty
 from pretext.generators import create_generator, normalise, pixels
+from pretext.minibatch_discrimination import MinibatchDiscrimination
 from pretext.sample_quality import reference, sample_quality, trained_judge
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
@@ -61,6 +68,9 @@ class GAN(PretextTask):
         snapshot_every: int = 50,
         collapse_below: float = 0.0,
         quality_samples: int = 1000,
+        minibatch: int = 0,
+        conditional: bool = False,
+        auxiliary: bool = False,
     ) -> None:
         """``d_steps``/``g_steps``: discriminator steps per generator round / generator steps per round;
         ``clip``: WGAN weight clipping (when ``gp_weight`` is 0); ``gp_weight``: WGAN-GP's lambda (10 in the paper).
@@ -78,6 +88,15 @@ class GAN(PretextTask):
         self.quality_samples = quality_samples
         self._judge: tuple | None = None  # (judge, reference), made at the first epoch end
         self._snapshot: dict | None = None
+        if minibatch < 0:
+            raise ValueError(f"minibatch must be >= 0, got {minibatch}")
+        if (conditional or auxiliary) and replay > 0:
+            raise ValueError(
+                "replay keeps no labels of past fakes, so it cannot be combined with conditional/auxiliary"
+            )
+        self.conditional, self.auxiliary, self.num_classes = conditional, auxiliary, 0
+        self.minibatch = MinibatchDiscrimination(backbone.num_features, minibatch) if minibatch else None
+        self.head_features = backbone.num_features + minibatch
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         if d_steps < 1 or g_steps < 1:
@@ -89,15 +108,28 @@ class GAN(PretextTask):
         self.kind, self.latent_dim, self.objective = generator, latent_dim, objective
         self.d_steps, self.g_steps, self.real_label = d_steps, g_steps, real_label
         self.clip, self.gp_weight = clip, gp_weight
-        self.head = nn.Linear(backbone.num_features, 1)
+        self.head = nn.Linear(self.head_features, 1)
         self.generator: nn.Module | None = None
+        self.embed: nn.Embedding | None = None
+        self.aux: nn.Linear | None = None
 
     def fit_data(self, data: DataSource) -> None:
         """The generator makes images of the data's shape; the replay buffer holds such images (and is saved in
         checkpoints, so a resumed run draws from the same past fakes)."""
-        self.generator = create_generator(self.kind, self.latent_dim, data.in_chans, data.img_size)
+        if self.conditional or self.auxiliary:
+            if data.num_classes == 0:
+                raise ValueError("conditional and auxiliary GANs need labelled data")
+            self.num_classes = data.num_classes
+            if self.conditional:
+                self.embed = nn.Embedding(self.num_classes, self.head_features)
+                nn.init.normal_(self.embed.weight, std=0.02)
+            if self.auxiliary:
+                self.aux = nn.Linear(self.head_features, self.num_classes)
+        self.generator = create_generator(self.kind, self.latent_dim + self.num_classes, data.in_chans, data.img_size)
         fixed = torch.randn(64, self.latent_dim, generator=torch.Generator().manual_seed(0))
         self.register_buffer("fixed_noise", fixed)  # the same 64 points every epoch: the progression's rows
+        # with classes, row r of the 8x8 grid is class r (mod the class count)
+        self.register_buffer("fixed_labels", torch.arange(64).div(8, rounding_mode="floor") % max(self.num_classes, 1))
         if self.replay > 0:
             shape = (self.replay_size, data.in_chans, data.img_size, data.img_size)
             self.register_buffer("replay_images", torch.zeros(shape))
@@ -109,7 +141,7 @@ class GAN(PretextTask):
         """``n`` fakes for a discriminator step: new ones, and with ``replay`` a share from the buffer of past
         fakes (once it holds enough); the new ones then enter the buffer. Returns (fakes, how many are old)."""
         with torch.no_grad():
-            fresh = self.generate(n, meta, device)
+            fresh = self.generate(n, meta, device, meta.get("fake_label"))
         if self.replay == 0:
             return fresh, 0
         filled = int(self.replay_filled)
@@ -125,19 +157,45 @@ class GAN(PretextTask):
         self.replay_filled.fill_(min(filled + n, self.replay_size))
         return torch.cat([fresh[: n - old], picked.to(fresh.dtype)]), old
 
-    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(images)).squeeze(1)
+    def critic(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(real/fake scores (B,), backbone features (B, F), auxiliary class logits or None)."""
+        features = self.backbone(images)
+        h = torch.cat([features, self.minibatch(features)], dim=1) if self.minibatch is not None else features
+        scores = self.head(h).squeeze(1)
+        if self.embed is not None:
+            scores = scores + (self.embed(labels) * h).sum(dim=1)  # the projection of the class
+        return scores, features, self.aux(h) if self.aux is not None else None
 
-    def generate(self, n: int, meta: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.critic(images, labels)[0]
+
+    def sample_labels(self, n: int, device: torch.device) -> torch.Tensor | None:
+        return torch.randint(0, self.num_classes, (n,), device=device) if self.num_classes else None
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Latent points (and classes) -> [0, 1] pixels."""
         if self.generator is None:
             raise ValueError("the GAN has no generator yet; fit_data(data) sizes it for the data")
-        return normalise(self.generator(torch.randn(n, self.latent_dim, device=device)), meta)
+        if self.num_classes:
+            z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
+        return self.generator(z)
+
+    def generate(
+        self, n: int, meta: dict[str, torch.Tensor], device: torch.device, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``n`` generated images, normalised; with classes, ``labels`` (or uniformly drawn ones)."""
+        if self.num_classes and labels is None:
+            labels = self.sample_labels(n, device)
+        return normalise(self.decode(torch.randn(n, self.latent_dim, device=device), labels), meta)
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         if self.generator is None:
             raise ValueError("the GAN has no generator yet; fit_data(data) sizes it for the data")
+        generator = {id(p) for p in self.generator.parameters()}
         return {
-            "discriminator": [*self.backbone.parameters(), *self.head.parameters()],
+            "discriminator": [p for p in self.parameters() if id(p) not in generator],
             "generator": list(self.generator.parameters()),
         }
 
@@ -149,32 +207,45 @@ class GAN(PretextTask):
     ) -> dict[str, torch.Tensor]:
         """The loss of one side: ``discriminator`` on the real batch and as many fakes, or ``generator``."""
         n = images.shape[0]
+        real_labels = meta.get("label") if self.num_classes else None
+        fake_labels = self.sample_labels(n, images.device)
         if part == "generator":
-            fake = self._augment(self.generate(n, meta, images.device))
+            fake = self._augment(self.generate(n, meta, images.device, fake_labels))
+            scores, features, aux = self.critic(fake, fake_labels)
             if self.feature_matching:
                 with torch.no_grad():
                     target = self.backbone(self._augment(images)).float().mean(dim=0)
-                features = self.backbone(fake).float()
-                loss = (features.mean(dim=0) - target).pow(2).sum()
-                return {"loss": loss, "d_fake": self.head(features).float().mean().detach()}
-            scores = self.head(self.backbone(fake)).squeeze(1)
-            return {"loss": generator_loss(self.objective, scores), "d_fake": scores.float().mean().detach()}
-        fake, old = self.discriminator_fakes(n, meta, images.device)
+                loss = (features.float().mean(dim=0) - target).pow(2).sum()
+            else:
+                loss = generator_loss(self.objective, scores)
+            out = {"d_fake": scores.float().mean().detach()}
+            if aux is not None:
+                aux_loss = nn.functional.cross_entropy(aux.float(), fake_labels)
+                loss, out["aux_loss"] = loss + aux_loss, aux_loss.detach()
+            return {"loss": loss, **out}
+        fake, old = self.discriminator_fakes(n, {**meta, "fake_label": fake_labels}, images.device)
         real_in, fake_in = self._augment(images), self._augment(fake)
-        real_scores, fake_scores = self.discriminate(real_in), self.discriminate(fake_in)
-        real_label: float | torch.Tensor = self.real_label
-        fake_label: float | torch.Tensor = 0.0
+        real_scores, _, real_aux = self.critic(real_in, real_labels)
+        fake_scores, _, fake_aux = self.critic(fake_in, fake_labels)
+        real_target: float | torch.Tensor = self.real_label
+        fake_target: float | torch.Tensor = 0.0
         if self.label_noise > 0:
-            real_label = self.real_label - self.label_noise * torch.rand(n, device=images.device)
-            fake_label = self.label_noise * torch.rand(n, device=images.device)
-        loss = discriminator_loss(self.objective, real_scores, fake_scores, real_label, fake_label)
+            real_target = self.real_label - self.label_noise * torch.rand(n, device=images.device)
+            fake_target = self.label_noise * torch.rand(n, device=images.device)
+        loss = discriminator_loss(self.objective, real_scores, fake_scores, real_target, fake_target)
         out = {
             "d_real": real_scores.float().mean().detach(),
             "d_fake": fake_scores.float().mean().detach(),
             "replayed": torch.tensor(old / n),
         }
+        if real_aux is not None:
+            aux_loss = nn.functional.cross_entropy(real_aux.float(), real_labels) + nn.functional.cross_entropy(
+                fake_aux.float(), fake_labels
+            )
+            loss, out["aux_loss"] = loss + aux_loss, aux_loss.detach()
+            out["aux_acc"] = (real_aux.argmax(1) == real_labels).float().mean().detach()
         if self.gp_weight > 0:
-            penalty = gradient_penalty(self.discriminate, real_in, fake_in)
+            penalty = gradient_penalty(lambda x: self.discriminate(x, real_labels), real_in, fake_in)
             loss = loss + self.gp_weight * penalty
             out["gp"] = penalty.detach()
         return {"loss": loss, **out}
@@ -216,7 +287,7 @@ class GAN(PretextTask):
         ctx.step(d["loss"], "discriminator")
         if self.objective == "wgan" and self.gp_weight == 0:
             with torch.no_grad():
-                for p in [*self.backbone.parameters(), *self.head.parameters()]:
+                for p in ctx.optimizers["discriminator"].param_groups[0]["params"]:
                     p.clamp_(-self.clip, self.clip)
         out = {"d_loss": d["loss"].detach(), **{k: v for k, v in d.items() if k != "loss"}}
         if ctx.steps_taken["discriminator"] % self.d_steps == 0:
@@ -237,7 +308,7 @@ class GAN(PretextTask):
         """``plots/gan/``: the fixed-noise samples of this epoch, their progression over epochs, real vs fake,
         and interpolations between latent points."""
         folder = ctx.run_dir / "plots" / "gan"
-        samples = self.generator(self.fixed_noise)
+        samples = self.decode(self.fixed_noise, self.fixed_labels if self.num_classes else None)
         save_grid(samples, folder / f"samples_epoch_{ctx.epoch:04d}.png")
         save_progression(samples[:8], folder, ctx.epoch)
         real, _ = ctx.test_images(32)
@@ -245,7 +316,9 @@ class GAN(PretextTask):
         ends = torch.randn(2, 4, self.latent_dim, device=ctx.device)
         t = torch.linspace(0, 1, 8, device=ctx.device).view(1, 8, 1)
         path = ends[0].unsqueeze(1) * (1 - t) + ends[1].unsqueeze(1) * t  # 4 rows of 8 steps
-        save_grid(self.generator(path.reshape(-1, self.latent_dim)), folder / "interpolation.png")
+        rows = torch.arange(32, device=ctx.device).div(8, rounding_mode="floor") % max(self.num_classes, 1)
+        labels = rows if self.num_classes else None  # one class per row of 8
+        save_grid(self.decode(path.reshape(-1, self.latent_dim), labels), folder / "interpolation.png")
         if self.quality_samples == 0 or ctx.data.num_classes == 0:
             return {}
         if self._judge is None:

@@ -10,6 +10,7 @@ import torch
 from pretext.diffaugment import diff_augment, translation
 from pretext.gan import GAN
 from pretext.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+from pretext.minibatch_discrimination import MinibatchDiscrimination
 from pretext.multi import MultiTask
 from pretext.rotation import Rotation
 from pretext.vae import kl_to_standard_normal
@@ -153,15 +154,22 @@ VARIANTS = [
     {"generator": "mlp", "replay": 0.5},
     {"feature_matching": True},
     {"diffaugment": True},
+    {"minibatch": 8},
+    {"conditional": True, "objective": "hinge"},
+    {"auxiliary": True},
+    {"conditional": True, "auxiliary": True, "gp_weight": 10.0, "objective": "wgan"},
 ]
 
 
 @pytest.mark.parametrize("kwargs", VARIANTS, ids=lambda k: "-".join(f"{a}={b}" for a, b in k.items()))
 def test_every_gan_variant_trains_with_finite_losses(kwargs: dict) -> None:
     task, ctx = gan_with_context(**kwargs)
+    meta = {**META, "label": torch.tensor([0, 3, 3, 9])}
     for _ in range(2):
-        out = task.training_step(torch.randn(4, 1, 28, 28), META, ctx)
+        out = task.training_step(torch.randn(4, 1, 28, 28), meta, ctx)
     assert all(torch.isfinite(v).all() for v in out.values()), out
+    if kwargs.get("auxiliary"):
+        assert "aux_loss" in out
 
 
 def test_diffaugment_keeps_shapes_and_passes_gradients() -> None:
@@ -172,3 +180,22 @@ def test_diffaugment_keeps_shapes_and_passes_gradients() -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
     shifted = translation(torch.ones(1, 1, 8, 8))
     assert shifted.sum() >= 36  # at most one pixel (1/8 of 8) cut from each side
+
+
+def test_minibatch_discrimination_matches_its_formula() -> None:
+    layer = MinibatchDiscrimination(3, kernels=2, kernel_dim=2)
+    x = torch.randn(4, 3)
+    m = (x @ layer.T).view(4, 2, 2)
+    expected = torch.zeros(4, 2)
+    for i in range(4):
+        for j in range(4):
+            if i != j:
+                expected[i] += torch.exp(-(m[i] - m[j]).abs().sum(dim=1))
+    assert torch.allclose(layer(x), expected, atol=1e-6)
+
+
+def test_a_conditional_generator_draws_the_requested_class_rows() -> None:
+    task, _ = gan_with_context(conditional=True)
+    assert task.num_classes == 10 and task.fixed_labels[:16].tolist() == [0] * 8 + [1] * 8
+    with pytest.raises(ValueError, match="replay keeps no labels"):
+        GAN(create_backbone("mnist_net", in_chans=1, img_size=28), conditional=True, replay=0.5)
