@@ -315,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ssl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped early (`ssl tasks | head`)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush does not fail again
+        return 0
     return 0
 
 
