@@ -1,7 +1,8 @@
 """A folder of GeoTIFFs as a dataset: chips (``ROOT/[train|test/]<class>/<file>.tif`` or unlabelled files), or
 large scenes cut into tiles by windowed reads (``data.tile_size``, ``data.tile_stride``).
 
-Any band count and dtype: tiles are read as float32, a subset of bands by 1-based index (``data.bands``).
+Any band count and dtype: tiles are read in their stored dtype (float32 where nodata is filled), a subset of
+bands by 1-based index (``data.bands``).
 Per-band normalisation statistics come from the valid (non-nodata) pixels of a seeded sample of training
 tiles (``data.stats_tiles``); nodata pixels are filled with the band mean, so they are zero once normalised.
 Built-in ``eurosat-ms``: the 13-band EuroSAT GeoTIFFs (uint16, UTM zones 29N to 36N).

@@ -199,7 +199,9 @@ class TileReadError(Exception):
 
 
 class TileReader:
-    """Reads tile ``j`` as float32 (C, H, W): chosen bands (1-based, None = all), nodata pixels set to ``fill``.
+    """Reads tile ``j`` as (C, H, W): chosen bands (1-based, None = all), in the stored dtype (converted to float on
+    the training device, like 8-bit images), or as float32 with nodata pixels set to ``fill`` when the file has
+    nodata. (A float32 read of a uint16 tile costs as much again as the read itself.)
 
     Picklable for DataLoader workers (open files are not carried over); keeps up to ``keep_open`` files open.
     """
@@ -234,7 +236,8 @@ class TileReader:
         return src
 
     def read_masked(self, j: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """(float32 (C, H, W) values, bool (C, H, W) valid, or None when the file has no nodata or mask)."""
+        """((C, H, W) values, bool (C, H, W) valid), or (values in the stored dtype, None) when the file has no
+        nodata value or mask; values with a mask are float32, so they can take a fill."""
         import rasterio
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
@@ -257,7 +260,7 @@ class TileReader:
         if path not in self._all_valid:
             self._all_valid[path] = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
         if self._all_valid[path]:
-            return src.read(self.bands, window=window, out_dtype="float32"), None
+            return src.read(self.bands, window=window), None  # the stored dtype: the device converts it
         data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
         return np.ma.getdata(data), ~np.ma.getmaskarray(data)
 
