@@ -18,10 +18,11 @@ def build_optimizer(
         return torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    # for Adam and AdamW ``momentum`` is beta1 (default 0.9, Adam's own; DCGAN uses 0.5)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer '{name}'")
 
 
