@@ -67,7 +67,8 @@ def plain_scene(path: Path) -> Iterator[tuple[np.ndarray, list[str]]]:
 
 def ours(data) -> Iterator[tuple[torch.Tensor, list[str]]]:
     for split in (data.train, data.test):
-        for idx, (images, _) in zip(sequential_order(len(split), 64), iterate(split, sequential_order(len(split), 64))):
+        order = sequential_order(len(split), 64)
+        for idx, (images, _) in zip(order, iterate(split, order), strict=True):
             yield images, [split.paths[i].split("@")[0] for i in idx.tolist()]
 
 

@@ -61,12 +61,11 @@ class EpochContext:
 
     def test_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``n`` test images, normalised, on the device, and their labels."""
-        from ssl_toolkit.data import iterate
+        from ssl_toolkit.data import Normalizer, iterate
 
         split = self.data.test
         images, meta = next(iterate(split, [torch.arange(min(n, len(split)))]))
-        x = images.to(self.device).float() / self.data.pixel_scale
-        return (x - self.pixel_mean) / self.pixel_std, meta["label"]
+        return Normalizer.for_data(self.data, self.device)(images.to(self.device)), meta["label"]
 
 
 class PretextTask(nn.Module):

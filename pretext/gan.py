@@ -77,26 +77,6 @@ class GAN(PretextTask):
         The stabilizers are described in the module docstring. ``quality_samples``: generated images measured by
         ``sample_quality`` after each epoch on labelled data (0: none)."""
         super().__init__(backbone)
-        if not 0 <= label_noise < 0.5 or not 0 <= replay < 1 or replay_size < 1:
-            raise ValueError("label_noise must be in [0, 0.5), replay in [0, 1) and replay_size >= 1")
-        if rollback < 0 or snapshot_every < 1 or collapse_below < 0:
-            raise ValueError("rollback must be >= 0, snapshot_every >= 1 and collapse_below >= 0")
-        self.label_noise, self.replay, self.replay_size = label_noise, replay, replay_size
-        self.feature_matching, self.diffaugment = feature_matching, diffaugment
-        self.rollback, self.snapshot_every, self.collapse_below = rollback, snapshot_every, collapse_below
-        self.rollbacks_used = 0
-        self.quality_samples = quality_samples
-        self._judge: tuple | None = None  # (judge, reference), made at the first epoch end
-        self._snapshot: dict | None = None
-        if minibatch < 0:
-            raise ValueError(f"minibatch must be >= 0, got {minibatch}")
-        if (conditional or auxiliary) and replay > 0:
-            raise ValueError(
-                "replay keeps no labels of past fakes, so it cannot be combined with conditional/auxiliary"
-            )
-        self.conditional, self.auxiliary, self.num_classes = conditional, auxiliary, 0
-        self.minibatch = MinibatchDiscrimination(backbone.num_features, minibatch) if minibatch else None
-        self.head_features = backbone.num_features + minibatch
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         if d_steps < 1 or g_steps < 1:
@@ -105,9 +85,29 @@ class GAN(PretextTask):
             raise ValueError(f"real_label must be in (0.5, 1], got {real_label}")
         if latent_dim < 1 or clip <= 0 or gp_weight < 0:
             raise ValueError("latent_dim must be >= 1, clip > 0 and gp_weight >= 0")
+        if not 0 <= label_noise < 0.5 or not 0 <= replay < 1 or replay_size < 1:
+            raise ValueError("label_noise must be in [0, 0.5), replay in [0, 1) and replay_size >= 1")
+        if rollback < 0 or snapshot_every < 1 or collapse_below < 0:
+            raise ValueError("rollback must be >= 0, snapshot_every >= 1 and collapse_below >= 0")
+        if minibatch < 0:
+            raise ValueError(f"minibatch must be >= 0, got {minibatch}")
+        if (conditional or auxiliary) and replay > 0:
+            raise ValueError(
+                "replay keeps no labels of past fakes, so it cannot be combined with conditional/auxiliary"
+            )
         self.kind, self.latent_dim, self.objective = generator, latent_dim, objective
         self.d_steps, self.g_steps, self.real_label = d_steps, g_steps, real_label
         self.clip, self.gp_weight = clip, gp_weight
+        self.label_noise, self.replay, self.replay_size = label_noise, replay, replay_size
+        self.feature_matching, self.diffaugment = feature_matching, diffaugment
+        self.rollback, self.snapshot_every, self.collapse_below = rollback, snapshot_every, collapse_below
+        self.rollbacks_used = 0
+        self._snapshot: dict | None = None
+        self.quality_samples = quality_samples
+        self._judge: tuple | None = None  # (judge, reference), made at the first epoch end
+        self.conditional, self.auxiliary, self.num_classes = conditional, auxiliary, 0
+        self.minibatch = MinibatchDiscrimination(backbone.num_features, minibatch) if minibatch else None
+        self.head_features = backbone.num_features + minibatch
         self.head = nn.Linear(self.head_features, 1)
         self.generator: nn.Module | None = None
         self.embed: nn.Embedding | None = None

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssl_toolkit import atomic
 from ssl_toolkit.cache import cache_dir
 from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate, sequential_order
 
@@ -68,10 +69,8 @@ def trained_judge(data: DataSource, device: torch.device, epochs: int = 1) -> Ju
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous().cpu() for k, v in judge.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+    with atomic.atomic_path(path) as tmp:
+        save_file({k: v.contiguous().cpu() for k, v in judge.state_dict().items()}, str(tmp))
     return judge.eval()
 
 

@@ -140,16 +140,12 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 def _data_options(overrides: list[str]):
     """``data.<key>=value`` pairs -> DataOptions (checked against the config schema)."""
-    from ssl_toolkit.data import DataOptions
+    from ssl_toolkit.pretrain import data_options
 
     given = dict(cfg.parse_override(o) for o in overrides)
-    keys = {
-        k: spec
-        for k, spec in cfg.SCHEMA.items()
-        if k.startswith("data.") and k not in ("data.name", "data.num_workers")
-    }
+    keys = {k: spec for k, spec in cfg.SCHEMA.items() if k.startswith("data.") and k != "data.name"}
     flat = cfg.apply(keys, {k: spec.default for k, spec in keys.items()}, given)
-    return DataOptions(**{k.removeprefix("data."): v for k, v in flat.items()})
+    return data_options(cfg.unflatten(flat)["data"])
 
 
 def cmd_data_index(args: argparse.Namespace) -> None:

@@ -57,8 +57,12 @@ def open_data(
     stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> DataSource:
     """The configured dataset (``data.*`` keys); ``stats`` replaces the computed normalisation statistics."""
-    options = DataOptions(**{k: v for k, v in data_cfg.items() if k not in ("name", "num_workers")})
-    return load_data(data_cfg["name"], options, need_coords=need_coords, stats=stats)
+    return load_data(data_cfg["name"], data_options(data_cfg), need_coords=need_coords, stats=stats)
+
+
+def data_options(data_cfg: dict[str, Any]) -> DataOptions:
+    """The ``data.*`` section (less the name and the loader's workers) as DataOptions."""
+    return DataOptions(**{k: v for k, v in data_cfg.items() if k not in ("name", "num_workers")})
 
 
 def needs_coords(config: dict[str, Any]) -> bool:

@@ -18,7 +18,6 @@ from ssl_toolkit.pretrain import (
     load_normalization,
     needs_coords,
     open_data,
-    resolve_config,
 )
 from ssl_toolkit.registry import PROBES
 from ssl_toolkit.weights import load_backbone_weights
@@ -94,7 +93,7 @@ def probe(
     run_stats = _run_stats(run_dir, probe_cfg["data"])
     # the samples the run kept: a run whose task needs coordinates left out tiles without them, and the probe's
     # split must be drawn from the same samples, or pretraining tiles could land in the probe's test set
-    coords = run_config is not None and needs_coords(resolve_config(run_config, []))
+    coords = run_config is not None and needs_coords(run_config)
     data = open_data(probe_cfg["data"], need_coords=coords, stats=run_stats)
     if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
         raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from ssl_toolkit.data.bad_files import BadFiles
-from ssl_toolkit.data.loader import Normalizer, epoch_order, iterate, sequential_order
-from ssl_toolkit.data.splits import Catalog, DataSource, LazyImages, Split, TensorImages
+from ssl_toolkit.data.loader import Normalizer, batches_per_epoch, epoch_order, iterate, sequential_order
+from ssl_toolkit.data.splits import Catalog, DataSource, LazyImages, Split, TensorImages, remap_indices
 from ssl_toolkit.data.splitting import geographic_split, random_split
 from ssl_toolkit.errors import UserError
 
@@ -29,6 +29,7 @@ __all__ = [
     "Normalizer",
     "Split",
     "TensorImages",
+    "batches_per_epoch",
     "epoch_order",
     "iterate",
     "load_data",
@@ -132,7 +133,7 @@ def load_data(
         if len(keep) < len(samples):
             samples = samples.select(keep)
             groups = None if groups is None else groups[keep]
-            catalog.predefined = None if catalog.predefined is None else _remap(catalog.predefined, keep)
+            catalog.predefined = None if catalog.predefined is None else remap_indices(catalog.predefined, keep)
     if geographic:
         if options.regions < 2:
             raise UserError(f"data.regions must be at least 2 for a geographic split, got {options.regions}")
@@ -179,8 +180,3 @@ def load_data(
         skipped=bad.skipped,
         stats_note=catalog.stats_note,
     )
-
-
-def _remap(parts, keep: np.ndarray):
-    position = {int(old): new for new, old in enumerate(keep)}
-    return tuple(np.array([position[int(i)] for i in part if int(i) in position]) for part in parts)

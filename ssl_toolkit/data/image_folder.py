@@ -21,7 +21,7 @@ from torchvision import datasets, transforms
 
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.geotags import TABLE_NAME, read_table
-from ssl_toolkit.data.splits import Catalog, LazyImages, Split
+from ssl_toolkit.data.splits import Catalog, LazyImages, Split, remap_indices
 from ssl_toolkit.errors import UserError
 
 
@@ -103,8 +103,7 @@ def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> C
         shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:3])
         raise UserError(f"{root}: images differ in size ({shown}, ...); set data.image_size to resize them")
     if predefined is not None:
-        position = {old: new for new, old in enumerate(good)}
-        predefined = tuple(np.array([position[i] for i in part if i in position]) for part in predefined)
+        predefined = remap_indices(predefined, good)
     keep_idx = torch.tensor(good)
     samples = LazyImages(
         ImageFileReader([paths[i] for i in good], image_size),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -49,6 +50,12 @@ class Split:
             "coords": self.coords[idx] if self.coords is not None else None,
             "paths": [self.paths[i] for i in idx.tolist()] if self.paths is not None else None,
         }
+
+
+def remap_indices(parts: Sequence[Sequence[int]], keep: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """Index lists into the full sample list -> indices into the kept samples ``keep`` (dropped ones vanish)."""
+    position = {int(old): new for new, old in enumerate(keep)}
+    return tuple(np.array([position[int(i)] for i in part if int(i) in position], dtype=np.int64) for part in parts)
 
 
 def _index(idx: Sequence[int] | torch.Tensor) -> torch.Tensor:

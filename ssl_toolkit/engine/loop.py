@@ -16,8 +16,7 @@ from tqdm import tqdm
 
 from pretext.base import EpochContext, PretextTask
 from ssl_toolkit import atomic
-from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
-from ssl_toolkit.data.loader import batches_per_epoch
+from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch, epoch_order, iterate
 from ssl_toolkit.engine import checkpoint
 from ssl_toolkit.engine.metrics import MetricsLog, RunningMeans, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
