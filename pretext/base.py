@@ -81,6 +81,11 @@ class PretextTask(nn.Module):
         """Return ``{"loss": scalar tensor, <metric>: scalar tensor, ...}`` for a batch."""
         raise NotImplementedError
 
+    @classmethod
+    def backbone_norm(cls, params: dict) -> str:
+        """The backbone normalisation this task wants for its configured ``params`` (``backbone.norm=auto``)."""
+        return "batch"
+
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameter groups that get an optimizer each; one group ``main`` by default."""
         return {"main": [p for p in self.parameters() if p.requires_grad]}

@@ -15,7 +15,10 @@ mean backbone features of real batches instead of fooling the head; ``diffaugmen
 augmentation of real and fake batches (Zhao et al. 2020); ``rollback`` > 0 restores the last good state (model
 and optimizers, kept in memory every ``snapshot_every`` steps) when a loss becomes non-finite or the
 discriminator loss falls below ``collapse_below``, at most ``rollback`` times, each logged as ``rollback``;
-``minibatch`` > 0 adds that many minibatch-discrimination kernels before the head.
+``minibatch`` > 0 adds that many minibatch-discrimination kernels before the head; ``spectral_norm`` divides
+every conv and linear weight of the discriminator (trunk and heads) by its largest singular value (Miyato et al.
+2018); the exported trunk holds the normalised weights under plain names. With ``gp_weight`` > 0 the trunk
+must not use batch norm: ``backbone.norm=auto`` then builds it with layer norm (see ``backbones.norms``).
 
 With labels: ``conditional`` feeds a one-hot class to the generator and projects a class embedding onto the
 discriminator's features (the projection discriminator, Miyato & Koyama 2018); ``auxiliary`` is AC-GAN (Odena et
@@ -38,6 +41,7 @@ from pretext.generators import create_generator, normalise, pixels
 from pretext.minibatch_discrimination import MinibatchDiscrimination
 from pretext.sample_quality import reference, sample_quality, trained_judge
 from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.backbones.norms import add_spectral_norm
 from ssl_toolkit.data.splits import DataSource
 from ssl_toolkit.engine.step import NonFiniteLoss
 from ssl_toolkit.grids import save_grid, save_progression
@@ -71,6 +75,7 @@ class GAN(PretextTask):
         minibatch: int = 0,
         conditional: bool = False,
         auxiliary: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         """``d_steps``/``g_steps``: discriminator steps per generator round / generator steps per round;
         ``clip``: WGAN weight clipping (when ``gp_weight`` is 0); ``gp_weight``: WGAN-GP's lambda (10 in the paper).
@@ -91,6 +96,11 @@ class GAN(PretextTask):
             raise ValueError("rollback must be >= 0, snapshot_every >= 1 and collapse_below >= 0")
         if minibatch < 0:
             raise ValueError(f"minibatch must be >= 0, got {minibatch}")
+        if gp_weight > 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in backbone.modules()):
+            raise ValueError(
+                "the gradient penalty is per sample, which batch norm breaks; use backbone.norm=layer "
+                "(what backbone.norm=auto picks when gp_weight > 0)"
+            )
         if (conditional or auxiliary) and replay > 0:
             raise ValueError(
                 "replay keeps no labels of past fakes, so it cannot be combined with conditional/auxiliary"
@@ -109,9 +119,18 @@ class GAN(PretextTask):
         self.minibatch = MinibatchDiscrimination(backbone.num_features, minibatch) if minibatch else None
         self.head_features = backbone.num_features + minibatch
         self.head = nn.Linear(self.head_features, 1)
+        self.spectral_norm = spectral_norm
+        if spectral_norm:
+            add_spectral_norm(backbone)
+            add_spectral_norm(self.head)
         self.generator: nn.Module | None = None
         self.embed: nn.Embedding | None = None
         self.aux: nn.Linear | None = None
+
+    @classmethod
+    def backbone_norm(cls, params: dict) -> str:
+        """Layer norm for a critic with a gradient penalty (WGAN-GP), batch norm otherwise."""
+        return "layer" if float(params.get("gp_weight") or 0) > 0 else "batch"
 
     def fit_data(self, data: DataSource) -> None:
         """The generator makes images of the data's shape; the replay buffer holds such images (and is saved in
@@ -125,6 +144,8 @@ class GAN(PretextTask):
                 nn.init.normal_(self.embed.weight, std=0.02)
             if self.auxiliary:
                 self.aux = nn.Linear(self.head_features, self.num_classes)
+                if self.spectral_norm:
+                    add_spectral_norm(self.aux)
         self.generator = create_generator(self.kind, self.latent_dim + self.num_classes, data.in_chans, data.img_size)
         fixed = torch.randn(64, self.latent_dim, generator=torch.Generator().manual_seed(0))
         self.register_buffer("fixed_noise", fixed)  # the same 64 points every epoch: the progression's rows

@@ -36,6 +36,7 @@ SCHEMA: dict[str, Key] = {
     "backbone.name": Key(str, "mnist_net"),
     "backbone.in_chans": Key(int, None, optional=True),
     "backbone.img_size": Key(int, None, optional=True),
+    "backbone.norm": Key(str, "auto", choices=("auto", "batch", "layer")),
     "data.name": Key(str, "mnist"),
     "data.subset": Key(int, None, optional=True, minimum=1),
     "data.num_workers": Key(int, 0, minimum=0),

@@ -43,7 +43,15 @@ def task_schema(flat: dict[str, Any]) -> dict[str, cfg.Key]:
 
 
 def resolve_config(file_values: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
-    return cfg.resolve(file_values, overrides, extra_schema=task_schema)
+    """The checked config; ``backbone.norm=auto`` becomes the norm the task asks for (``batch`` unless the task's
+    ``backbone_norm`` says otherwise, e.g. ``layer`` for a WGAN-GP critic), so config.yaml records the built net."""
+    config = cfg.resolve(file_values, overrides, extra_schema=task_schema)
+    if config["backbone"]["norm"] == "auto":
+        names = task_names(config["task"]["name"])
+        params = [config["task"]] if len(names) == 1 else [config["task"][n] for n in names]
+        wanted = {TASKS.get(n).backbone_norm(p) for n, p in zip(names, params)}
+        config["backbone"]["norm"] = "layer" if "layer" in wanted else "batch"
+    return config
 
 
 def default_run_dir(config: dict[str, Any]) -> Path:
@@ -108,7 +116,10 @@ def build_backbone(backbone_cfg: dict[str, Any], data: DataSource):
     if in_chans != data.in_chans:
         raise UserError(f"backbone.in_chans is {in_chans} but data '{data.name}' has {data.in_chans} channels")
     try:
-        return create_backbone(backbone_cfg["name"], in_chans, backbone_cfg["img_size"], data.img_size)
+        norm = backbone_cfg.get("norm") or "batch"  # runs made before the key existed used batch norm
+        return create_backbone(
+            backbone_cfg["name"], in_chans, backbone_cfg["img_size"], data.img_size, "batch" if norm == "auto" else norm
+        )
     except (ValueError, TypeError) as e:
         raise UserError(f"backbone '{backbone_cfg['name']}': {e}") from None
 

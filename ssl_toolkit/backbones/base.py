@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from ssl_toolkit.backbones.norms import plain_state_dict
+
 
 class Backbone(nn.Module):
     num_features: int
@@ -19,7 +21,8 @@ class Backbone(nn.Module):
     name: str
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.state_dict()
+        """The weights under plain names; spectral-norm parametrizations (a GAN critic's) folded in."""
+        return plain_state_dict(self._export_module())
 
     def load_export(self, state: dict[str, torch.Tensor]) -> None:
         """Load weights saved by ``export_state_dict``; missing or unexpected names raise ValueError."""

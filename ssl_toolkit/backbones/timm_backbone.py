@@ -25,8 +25,5 @@ class TimmBackbone(Backbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def export_state_dict(self) -> dict[str, torch.Tensor]:
-        return self.model.state_dict()
-
     def _export_module(self) -> nn.Module:
         return self.model

@@ -158,6 +158,7 @@ VARIANTS = [
     {"conditional": True, "objective": "hinge"},
     {"auxiliary": True},
     {"conditional": True, "auxiliary": True, "gp_weight": 10.0, "objective": "wgan"},
+    {"spectral_norm": True, "auxiliary": True},
 ]
 
 
@@ -199,3 +200,32 @@ def test_a_conditional_generator_draws_the_requested_class_rows() -> None:
     assert task.num_classes == 10 and task.fixed_labels[:16].tolist() == [0] * 8 + [1] * 8
     with pytest.raises(ValueError, match="replay keeps no labels"):
         GAN(create_backbone("mnist_net", in_chans=1, img_size=28), conditional=True, replay=0.5)
+
+
+def test_spectral_norm_bounds_every_discriminator_layer_and_exports_plain_weights() -> None:
+    task, ctx = gan_with_context(spectral_norm=True)
+    for _ in range(30):  # the power iteration converges over training forwards
+        task.training_step(torch.randn(4, 1, 28, 28), META, ctx)
+    exported = task.backbone.export_state_dict()
+    assert sorted(exported) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight"]
+    for name in ("conv1.weight", "conv2.weight", "fc1.weight"):
+        sigma = torch.linalg.matrix_norm(exported[name].flatten(1), 2)
+        assert 0.9 < float(sigma) < 1.1, (name, float(sigma))
+    assert task.training  # exporting runs in eval mode and restores the mode
+    plain = create_backbone("mnist_net", in_chans=1, img_size=28)
+    plain.load_export(exported)
+    x = torch.randn(3, 1, 28, 28)
+    task.eval(), plain.eval()
+    assert torch.allclose(plain(x), task.backbone(x), atol=1e-6)
+
+
+def test_a_gradient_penalty_refuses_a_batch_norm_critic_and_auto_picks_layer_norm() -> None:
+    from ssl_toolkit.pretrain import resolve_config
+
+    with pytest.raises(ValueError, match="backbone.norm=layer"):
+        GAN(create_backbone("resnet18", in_chans=1), objective="wgan", gp_weight=10.0)
+    assert resolve_config({}, [("task.name", "gan"), ("task.gp_weight", 10.0)])["backbone"]["norm"] == "layer"
+    assert resolve_config({}, [("task.name", "gan")])["backbone"]["norm"] == "batch"
+    assert resolve_config({}, [("task.name", "rotation")])["backbone"]["norm"] == "batch"
+    critic = create_backbone("resnet18", in_chans=1, norm="layer")
+    GAN(critic, objective="wgan", gp_weight=10.0)  # accepted

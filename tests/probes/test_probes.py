@@ -77,3 +77,15 @@ def test_probe_on_an_image_folder_with_a_timm_backbone(ssl, image_folder: Path, 
     assert code == 0
     code, out, _ = ssl("probe", "--run", run, "--protocol", "linear", "--epochs", 5)
     assert code == 0 and "linear probe accuracy" in out
+
+
+def test_a_wgan_gp_critic_with_layer_norm_and_spectral_norm_is_probed(ssl, image_folder: Path, tmp_path: Path) -> None:
+    """backbone.norm=auto gives the WGAN-GP critic layer norm; config.yaml records it, so the probe builds the
+    same net, and the spectral-normalised weights load under plain names."""
+    run = tmp_path / "run"
+    args = ["--task", "gan", "--data", image_folder, "--backbone", "resnet18", "--out", run, "--max-steps", 2]
+    flags = ["train.batch_size=9", "task.objective=wgan", "task.gp_weight=10", "task.spectral_norm=true"]
+    assert ssl("pretrain", *args, *flags, "task.quality_samples=0")[0] == 0
+    assert "norm: layer" in (run / "config.yaml").read_text()
+    code, out, _ = ssl("probe", "--run", run, "--protocol", "linear", "--epochs", 2)
+    assert code == 0 and "linear probe accuracy" in out
