@@ -1,7 +1,10 @@
-"""Linear probe: the frozen backbone in eval mode, features extracted once, a linear classifier on them.
+"""Linear probe: the frozen backbone in eval mode, features extracted once (and cached, see ``features``), a
+softmax regression on them.
 
-Features are standardised with the training set's mean and std, then a softmax regression is trained with
-Adam on the cached features (mini-batches, cosine learning rate). Only the classifier sees gradients.
+Features are standardised with the training set's mean and std. The classifier trains with Adam on mini-batches
+(cosine learning rate). Its L2 regularisation (``weight_decay``) is chosen on a validation split carved from
+train (``val_fraction``, stratified, seeded) among ``WEIGHT_DECAYS`` unless given; the classifier is then
+trained again on the whole training split with the chosen value and measured once on test.
 """
 
 from __future__ import annotations
@@ -13,60 +16,108 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from probes.base import extract_features
+from probes.features import cached_features
 from ssl_toolkit.backbones.base import Backbone
-from ssl_toolkit.data import DataSource, Normalizer
+from ssl_toolkit.data import DataSource
+from ssl_toolkit.data.splitting import random_split
 from ssl_toolkit.registry import PROBES
+
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def fit_softmax(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    *,
+    weight_decay: float,
+    epochs: int = 30,
+    batch_size: int = 1024,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> nn.Linear:
+    """A linear classifier trained on fixed features ``x`` (N, F) for labels ``y`` (N,), on x's device."""
+    torch.manual_seed(seed)
+    clf = nn.Linear(x.shape[1], num_classes).to(x.device)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=weight_decay)
+    total = epochs * math.ceil(len(x) / batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).to(x.device).split(batch_size):
+            loss = F.cross_entropy(clf(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return clf
+
+
+@torch.no_grad()
+def accuracy(clf: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return 100.0 * (clf(x).argmax(1) == y).float().mean().item()
 
 
 @PROBES.register("linear")
 class LinearProbe:
-    """Frozen backbone, features cached once, softmax regression trained on them; test accuracy."""
+    """Frozen backbone, cached features, softmax regression with validation-chosen L2; test accuracy."""
 
-    def __init__(self, epochs: int = 30, batch_size: int = 1024, lr: float = 1e-2, weight_decay: float = 1e-4) -> None:
+    def __init__(
+        self,
+        epochs: int = 30,
+        batch_size: int = 1024,
+        lr: float = 1e-2,
+        weight_decay: float | None = None,
+        val_fraction: float = 0.1,
+        cache: bool = True,
+    ) -> None:
+        """``weight_decay`` None: chosen on the validation split among WEIGHT_DECAYS. ``cache``: reuse and keep
+        extracted features on disk."""
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-        if lr <= 0 or weight_decay < 0:
+        if lr <= 0 or (weight_decay is not None and weight_decay < 0):
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr} and {weight_decay}")
-        self.epochs, self.batch_size, self.lr, self.weight_decay = epochs, batch_size, lr, weight_decay
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.weight_decay, self.val_fraction, self.cache = weight_decay, val_fraction, cache
 
-    def run(self, backbone: Backbone, data: DataSource, device: torch.device, seed: int) -> dict[str, Any]:
-        torch.manual_seed(seed)
+    def run(
+        self, backbone: Backbone, data: DataSource, device: torch.device, seed: int, data_config: dict | None = None
+    ) -> dict[str, Any]:
         for p in backbone.parameters():
             p.requires_grad_(False)
         backbone.to(device)
-        normalize = Normalizer.for_data(data, device)
-        x_train, y_train = extract_features(backbone, data.train, normalize, device, desc="features train")
-        x_test, y_test = extract_features(backbone, data.test, normalize, device, desc="features test")
+        x_train, y_train, hit_train = cached_features(backbone, data, "train", device, data_config, self.cache)
+        x_test, y_test, hit_test = cached_features(backbone, data, "test", device, data_config, self.cache)
         mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-        x_train, y_train = x_train.to(device), y_train.to(device)
-        clf = nn.Linear(x_train.shape[1], data.num_classes).to(device)
-        opt = torch.optim.Adam(clf.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        steps_per_epoch = math.ceil(len(x_train) / self.batch_size)
-        total = self.epochs * steps_per_epoch
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
-        g = torch.Generator().manual_seed(seed)
-        for _ in range(self.epochs):
-            perm = torch.randperm(len(x_train), generator=g).to(device)
-            for idx in perm.split(self.batch_size):
-                loss = F.cross_entropy(clf(x_train[idx]), y_train[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-        with torch.no_grad():
-            pred = clf(x_test.to(device)).argmax(1).cpu()
-            train_acc = (clf(x_train).argmax(1) == y_train).float().mean().item()
+        x_train, x_test = ((x_train - mean) / std).to(device), ((x_test - mean) / std).to(device)
+        y_train, y_test = y_train.to(device), y_test.to(device)
+        fit = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed)
+        val_scores: dict[str, float] = {}
+        chosen = self.weight_decay
+        if chosen is None:
+            fit_idx, val_idx = (
+                torch.as_tensor(i, device=device) for i in random_split(y_train.cpu(), self.val_fraction, seed)
+            )
+            for wd in WEIGHT_DECAYS:
+                clf = fit_softmax(x_train[fit_idx], y_train[fit_idx], data.num_classes, weight_decay=wd, **fit)
+                val_scores[str(wd)] = round(accuracy(clf, x_train[val_idx], y_train[val_idx]), 4)
+            chosen = max(WEIGHT_DECAYS, key=lambda wd: (val_scores[str(wd)], wd))  # ties: the stronger L2
+        clf = fit_softmax(x_train, y_train, data.num_classes, weight_decay=chosen, **fit)
         return {
-            "accuracy": 100.0 * (pred == y_test).float().mean().item(),
-            "train_accuracy": 100.0 * train_acc,
+            "accuracy": accuracy(clf, x_test, y_test),
+            "train_accuracy": accuracy(clf, x_train, y_train),
             "feature_dim": int(x_train.shape[1]),
+            "features_cached": hit_train and hit_test,
             "settings": {
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
                 "lr": self.lr,
-                "weight_decay": self.weight_decay,
+                "weight_decay": chosen,
+                "weight_decay_chosen_on_validation": self.weight_decay is None,
+                "validation_accuracy": val_scores,
+                "val_fraction": self.val_fraction,
                 "optimizer": "adam",
             },
         }

@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from probes.base import top1_accuracy
 from ssl_toolkit.backbones.base import Backbone
-from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate, sequential_order
+from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
 from ssl_toolkit.registry import PROBES
 
 
@@ -38,7 +39,9 @@ class SeedFcProbe:
         self.epochs, self.batch_size, self.lr, self.gamma = epochs, batch_size, lr, gamma
         self.test_batch_size = test_batch_size
 
-    def run(self, backbone: Backbone, data: DataSource, device: torch.device, seed: int) -> dict[str, Any]:
+    def run(
+        self, backbone: Backbone, data: DataSource, device: torch.device, seed: int, data_config: dict | None = None
+    ) -> dict[str, Any]:
         torch.manual_seed(seed)
         trainable = []
         for name, p in backbone.export_named_parameters():
@@ -70,14 +73,9 @@ class SeedFcProbe:
                 optimizer.step()
             scheduler.step()
         train_s = time.time() - t0
-        model.eval()
-        correct = 0
-        with torch.no_grad():
-            for images, meta in iterate(data.test, sequential_order(len(data.test), self.test_batch_size)):
-                pred = model(normalize(images.to(device))).argmax(dim=1).cpu()
-                correct += int((pred == meta["label"]).sum())
+        accuracy = top1_accuracy(model, data.test, normalize, device, self.test_batch_size)
         return {
-            "accuracy": 100.0 * correct / len(data.test),
+            "accuracy": accuracy,
             "trainable": trainable + ["fc2.weight", "fc2.bias"],
             "train_seconds": round(train_s, 2),
             "settings": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
+from ssl_toolkit.data.splitting import label_subset
 from ssl_toolkit.device import resolve_device, seed_everything
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.pretrain import (
@@ -27,6 +29,16 @@ INHERITED_DATA_KEYS = tuple(
     k for k in cfg.SCHEMA if k.startswith("data.") and k not in ("data.subset", "data.num_workers")
 )
 DATA_KEYS = (*INHERITED_DATA_KEYS, "data.subset", "data.num_workers")
+# low-shot: the probe trains on this share of the training labels (per class, seeded by the probe's seed)
+LABEL_FRACTION = cfg.Key(float, 1.0, minimum=1e-6)
+
+
+def low_shot_tag(fraction: float) -> str:
+    """'' for all labels, '-1pct' / '-10pct' / '-0.5pct' for a share of them."""
+    if fraction >= 1:
+        return ""
+    pct = 100 * fraction
+    return f"-{pct:g}pct"
 
 
 def resolve_probe_config(
@@ -35,6 +47,7 @@ def resolve_probe_config(
     """``data.*`` (from the run's config when there is one) and ``probe.*`` (the probe's constructor)."""
     schema = {k: cfg.SCHEMA[k] for k in DATA_KEYS}
     schema.update(cfg.params_schema(PROBES.get(protocol), "probe.", skip=()))
+    schema["probe.label_fraction"] = LABEL_FRACTION
     flat = {k: spec.default for k, spec in schema.items()}
     if run_config is not None:
         run_flat = cfg.flatten(run_config)
@@ -84,8 +97,12 @@ def probe(
             raise UserError(f"--backbone {backbone_name} differs from the run's backbone {backbone_cfg.get('name')}")
     else:
         backbone_cfg = {"name": backbone_name, "in_chans": None, "img_size": None}
+    probe_settings = dict(probe_cfg["probe"])
+    label_fraction = probe_settings.pop("label_fraction")
+    if label_fraction > 1:
+        raise UserError(f"probe.label_fraction must be in (0, 1], got {label_fraction}")
     try:
-        prober = PROBES.get(protocol)(**probe_cfg["probe"])
+        prober = PROBES.get(protocol)(**probe_settings)
     except (ValueError, TypeError) as e:
         raise UserError(f"probe '{protocol}': {e}") from None
     device = resolve_device(device_name)
@@ -97,12 +114,15 @@ def probe(
     data = open_data(probe_cfg["data"], need_coords=coords, stats=run_stats)
     if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
         raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
+    full_train = len(data.train)
+    if label_fraction < 1:
+        data = dataclasses.replace(data, train=data.train.select(label_subset(data.train.labels, label_fraction, seed)))
     backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)
     if run_dir is not None:
         load_backbone_weights(run_dir / "backbone.safetensors", backbone)
     backbone.to(device)
     t0 = time.time()
-    result = prober.run(backbone, data, device, seed)
+    result = prober.run(backbone, data, device, seed, data_config=probe_cfg["data"])
     record = {
         "accuracy": round(result.pop("accuracy"), 4),
         "protocol": protocol,
@@ -114,13 +134,15 @@ def probe(
         "data": probe_cfg["data"]["name"],
         "split": data.split,
         "normalization": "the run's normalization.json" if run_stats else "computed on this training split",
+        "label_fraction": label_fraction,
         "train_size": len(data.train),
+        "train_pool": full_train,
         "test_size": len(data.test),
         "wall_seconds": round(time.time() - t0, 2),
         **result,
     }
     if out_dir is None:
-        split_tag = "" if data.split == "random" else f"-{data.split}"
+        split_tag = low_shot_tag(label_fraction) + ("" if data.split == "random" else f"-{data.split}")
         if run_dir is not None:
             out_dir = run_dir / "probes" / f"{protocol}{split_tag}-seed{seed}"
         else:

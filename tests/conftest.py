@@ -17,6 +17,12 @@ def _few_threads() -> None:
     torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cache folder for the whole test session, never the user's (feature caches, judges, permutations)."""
+    monkeypatch.setenv("SSL_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ssl-cache"))
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """ROOT/<class>/<n>.png: 3 classes x 12 RGB images of 16x16, each class a different dominant colour."""

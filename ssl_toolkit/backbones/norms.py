@@ -69,7 +69,9 @@ def apply_norm(module: nn.Module, norm: str) -> nn.Module:
 
 def add_spectral_norm(module: nn.Module) -> int:
     """Spectral-normalise the weight of every conv and linear layer inside ``module``; returns the count."""
-    layers = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and not parametrize.is_parametrized(m)]
+    layers = [
+        m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and not parametrize.is_parametrized(m)
+    ]
     for layer in layers:
         spectral_norm(layer)
     return len(layers)

@@ -26,6 +26,18 @@ def random_split(labels: torch.Tensor, test_fraction: float, seed: int = SPLIT_S
     return np.asarray(train), np.asarray(test)
 
 
+def label_subset(labels: torch.Tensor, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``fraction`` of the samples of each class (at least one per class), drawn with ``seed``:
+    the labelled part of a low-shot evaluation."""
+    y = labels.numpy()
+    rng = np.random.default_rng(seed)
+    picked = [
+        rng.choice(members, size=max(1, int(round(fraction * len(members)))), replace=False)
+        for members in (np.flatnonzero(y == c) for c in np.unique(y))
+    ]
+    return np.sort(np.concatenate(picked))
+
+
 def geographic_split(
     coords: torch.Tensor,
     test_fraction: float,

@@ -1,0 +1,96 @@
+"""Frozen features, extracted once per (weights, dataset, split) and cached on disk.
+
+The key hashes the backbone's exported weights (so any change to the checkpoint, or another random init, is a
+new entry), the backbone's name, the dataset's identity (its config keys, normalisation, and a fingerprint of
+the split: labels, paths with their size and modification time, or the pixels of an in-memory split) and the
+split's name. Entries live in ``$SSL_CACHE_DIR/features/<key>.npz`` (features float32, labels int64). Caching
+is an optimisation: a damaged or unwritable entry only costs the extraction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from probes.base import extract_features
+from ssl_toolkit import atomic
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.cache import cache_dir
+from ssl_toolkit.data import DataSource, Normalizer
+from ssl_toolkit.data.splits import Split, TensorImages
+
+
+def weights_hash(backbone: Backbone) -> str:
+    """sha256 over the exported weights' names, dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(backbone.export_state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def split_fingerprint(split: Split) -> str:
+    """What identifies a split's samples: labels, paths (with each file's size and mtime) or its pixels."""
+    h = hashlib.sha256(split.labels.numpy().tobytes())
+    if split.paths is not None:
+        for p in split.paths:
+            h.update(p.encode())
+            try:
+                st = os.stat(p.split("@", 1)[0])
+                h.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
+            except OSError:
+                h.update(b"|?")
+    if isinstance(split, TensorImages):
+        h.update(split.images.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    elif hasattr(split, "source_index"):
+        h.update(split.source_index.numpy().tobytes())
+    return h.hexdigest()
+
+
+def features_key(backbone: Backbone, data: DataSource, split_name: str, data_config: dict[str, Any]) -> str:
+    split = getattr(data, split_name)
+    identity = {
+        "weights": weights_hash(backbone),
+        "backbone": backbone.name,
+        "data": data.name,
+        "data_config": data_config,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "pixel_scale": data.pixel_scale,
+        "split": split_name,
+        "samples": split_fingerprint(split),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def cached_features(
+    backbone: Backbone,
+    data: DataSource,
+    split_name: str,
+    device: torch.device,
+    data_config: dict[str, Any] | None = None,
+    use_cache: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(features (N, F) float32, labels (N,), whether they came from the cache) of ``data.<split_name>``."""
+    path = cache_dir() / "features" / f"{features_key(backbone, data, split_name, data_config or {})}.npz"
+    if use_cache and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return torch.from_numpy(saved["features"]), torch.from_numpy(saved["labels"]), True
+        except (OSError, ValueError, KeyError):
+            pass  # damaged: extract again
+    split = getattr(data, split_name)
+    x, y = extract_features(backbone, split, Normalizer.for_data(data, device), device, desc=f"features {split_name}")
+    if use_cache:
+        try:
+            with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, features=x.numpy(), labels=y.numpy())
+        except OSError:
+            pass
+    return x, y, False
