@@ -10,6 +10,8 @@ from typing import Any
 
 from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data import DataSource
 from ssl_toolkit.data.splitting import label_subset
 from ssl_toolkit.device import resolve_device, seed_everything
 from ssl_toolkit.errors import UserError
@@ -75,6 +77,38 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return cfg.load_yaml(run_dir / "config.yaml")
 
 
+def open_labelled_data(
+    run_dir: Path | None, run_config: dict[str, Any] | None, data_cfg: dict[str, Any]
+) -> tuple[DataSource, tuple | None]:
+    """The labelled data a run is measured on (and the run's normalisation statistics, when they apply)."""
+    run_stats = _run_stats(run_dir, data_cfg)
+    # the samples the run kept: a run whose task needs coordinates left out tiles without them, and the probe's
+    # split must be drawn from the same samples, or pretraining tiles could land in the probe's test set
+    coords = run_config is not None and needs_coords(run_config)
+    data = open_data(data_cfg, need_coords=coords, stats=run_stats)
+    if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
+        raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
+    return data, run_stats
+
+
+def load_backbone(
+    run_dir: Path | None, run_config: dict[str, Any] | None, backbone_name: str | None, data: DataSource
+) -> Backbone:
+    """The run's backbone with its weights, or a randomly initialised ``backbone_name`` when there is no run."""
+    if run_config is not None:
+        backbone_cfg = run_config.get("backbone")
+        if not isinstance(backbone_cfg, dict) or not isinstance(backbone_cfg.get("name"), str):
+            raise UserError(f"{run_dir / 'config.yaml'}: expected a backbone section with a name")
+        if backbone_name is not None and backbone_name != backbone_cfg.get("name"):
+            raise UserError(f"--backbone {backbone_name} differs from the run's backbone {backbone_cfg.get('name')}")
+    else:
+        backbone_cfg = {"name": backbone_name}
+    backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)
+    if run_dir is not None:
+        load_backbone_weights(run_dir / "backbone.safetensors", backbone)
+    return backbone
+
+
 def probe(
     *,
     protocol: str,
@@ -88,15 +122,6 @@ def probe(
     """Measure a backbone; ``run_dir`` None means a randomly initialised ``backbone_name``."""
     run_config = read_run_config(run_dir) if run_dir is not None else None
     probe_cfg = resolve_probe_config(protocol, run_config, overrides)
-    if run_config is not None:
-        backbone_cfg = run_config.get("backbone")
-        if not isinstance(backbone_cfg, dict) or not isinstance(backbone_cfg.get("name"), str):
-            raise UserError(f"{run_dir / 'config.yaml'}: expected a backbone section with a name")
-        backbone_cfg = dict(backbone_cfg)
-        if backbone_name is not None and backbone_name != backbone_cfg.get("name"):
-            raise UserError(f"--backbone {backbone_name} differs from the run's backbone {backbone_cfg.get('name')}")
-    else:
-        backbone_cfg = {"name": backbone_name, "in_chans": None, "img_size": None}
     probe_settings = dict(probe_cfg["probe"])
     label_fraction = probe_settings.pop("label_fraction")
     if label_fraction > 1:
@@ -107,20 +132,11 @@ def probe(
         raise UserError(f"probe '{protocol}': {e}") from None
     device = resolve_device(device_name)
     seed_everything(seed)
-    run_stats = _run_stats(run_dir, probe_cfg["data"])
-    # the samples the run kept: a run whose task needs coordinates left out tiles without them, and the probe's
-    # split must be drawn from the same samples, or pretraining tiles could land in the probe's test set
-    coords = run_config is not None and needs_coords(run_config)
-    data = open_data(probe_cfg["data"], need_coords=coords, stats=run_stats)
-    if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
-        raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
+    data, run_stats = open_labelled_data(run_dir, run_config, probe_cfg["data"])
     full_train = len(data.train)
     if label_fraction < 1:
         data = dataclasses.replace(data, train=data.train.select(label_subset(data.train.labels, label_fraction, seed)))
-    backbone = build_backbone({"in_chans": None, "img_size": None, **backbone_cfg}, data)
-    if run_dir is not None:
-        load_backbone_weights(run_dir / "backbone.safetensors", backbone)
-    backbone.to(device)
+    backbone = load_backbone(run_dir, run_config, backbone_name, data).to(device)
     t0 = time.time()
     result = prober.run(backbone, data, device, seed, data_config=probe_cfg["data"])
     record = {
