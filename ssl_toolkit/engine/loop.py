@@ -7,6 +7,7 @@ and resumed ends with bit-identical weights to an uninterrupted run (on CPU): da
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pretext.base import EpochContext, PretextTask
 from ssl_toolkit import atomic
 from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch, epoch_order, iterate
 from ssl_toolkit.engine import checkpoint
+from ssl_toolkit.engine.collapse import CollapseMonitor
 from ssl_toolkit.engine.metrics import MetricsLog, RunningMeans, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
@@ -102,11 +104,18 @@ def train(
         for name in names:
             checkpoint.save(ckpt_dir / name, state)
 
+    def health() -> dict[str, float]:
+        measured, warning = monitor.measure(task, task.backbone)
+        if warning:
+            bar.write(f"warning: at step {step}, {warning}", file=sys.stderr)
+        return measured
+
     def log_window(reset: bool = True) -> None:
         record = window.means()
         if not record:
             return
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
+        record.update(health())
         factor = lr_factor[step - 1]
         metrics.write(
             {
@@ -124,6 +133,7 @@ def train(
     normalize = Normalizer.for_data(data, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
+    monitor = CollapseMonitor(data, normalize, device)
     for name, content in task.run_files().items():
         atomic.write(run_dir / name, content)
     if not (run_dir / "plots" / "examples.png").exists():
@@ -174,7 +184,8 @@ def train(
             measured = epoch_end(
                 task, EpochContext(epoch + 1, run_dir, data, normalize.mean, normalize.std, device), seed
             )
-            metrics.write({"kind": "epoch", "step": step, "epoch": epoch, **epoch_means.means(), **measured})
+            record = {"kind": "epoch", "step": step, "epoch": epoch, **epoch_means.means(), **health(), **measured}
+            metrics.write(record)
             epoch, batch = epoch + 1, 0
             epoch_means.reset()
             save_checkpoint("last.pt", f"epoch_{epoch:04d}.pt")
