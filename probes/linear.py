@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,10 +20,10 @@ from torch import nn
 from probes.features import cached_features
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data import DataSource
-from ssl_toolkit.data.splitting import random_split
 from ssl_toolkit.registry import PROBES
 
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+DEFAULT_WEIGHT_DECAY = 1e-4  # when there are too few labels to carve a validation split
 
 
 def fit_softmax(
@@ -51,6 +52,20 @@ def fit_softmax(
             opt.step()
             sched.step()
     return clf
+
+
+def validation_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) indices: ``fraction`` of each class (at least one) goes to validation, seeded; a class
+    with a single sample stays in fit. Works for the few labels of low-shot probes."""
+    y = labels.numpy()
+    rng = np.random.default_rng(seed)
+    val = [
+        rng.choice(members, size=max(1, int(round(fraction * len(members)))), replace=False)
+        for members in (np.flatnonzero(y == c) for c in np.unique(y))
+        if len(members) > 1
+    ]
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    return np.setdiff1d(np.arange(len(y)), val_idx), val_idx
 
 
 @torch.no_grad()
@@ -97,13 +112,15 @@ class LinearProbe:
         val_scores: dict[str, float] = {}
         chosen = self.weight_decay
         if chosen is None:
-            fit_idx, val_idx = (
-                torch.as_tensor(i, device=device) for i in random_split(y_train.cpu(), self.val_fraction, seed)
-            )
-            for wd in WEIGHT_DECAYS:
-                clf = fit_softmax(x_train[fit_idx], y_train[fit_idx], data.num_classes, weight_decay=wd, **fit)
-                val_scores[str(wd)] = round(accuracy(clf, x_train[val_idx], y_train[val_idx]), 4)
-            chosen = max(WEIGHT_DECAYS, key=lambda wd: (val_scores[str(wd)], wd))  # ties: the stronger L2
+            fit_idx, val_idx = validation_split(y_train.cpu(), self.val_fraction, seed)
+            if len(val_idx) == 0 or len(fit_idx) == 0:  # one label per class: nothing to validate on
+                chosen = DEFAULT_WEIGHT_DECAY
+            else:
+                fit_idx, val_idx = torch.as_tensor(fit_idx, device=device), torch.as_tensor(val_idx, device=device)
+                for wd in WEIGHT_DECAYS:
+                    clf = fit_softmax(x_train[fit_idx], y_train[fit_idx], data.num_classes, weight_decay=wd, **fit)
+                    val_scores[str(wd)] = round(accuracy(clf, x_train[val_idx], y_train[val_idx]), 4)
+                chosen = max(WEIGHT_DECAYS, key=lambda wd: (val_scores[str(wd)], wd))  # ties: the stronger L2
         clf = fit_softmax(x_train, y_train, data.num_classes, weight_decay=chosen, **fit)
         return {
             "accuracy": accuracy(clf, x_test, y_test),
@@ -115,7 +132,7 @@ class LinearProbe:
                 "batch_size": self.batch_size,
                 "lr": self.lr,
                 "weight_decay": chosen,
-                "weight_decay_chosen_on_validation": self.weight_decay is None,
+                "weight_decay_chosen_on_validation": bool(val_scores),
                 "validation_accuracy": val_scores,
                 "val_fraction": self.val_fraction,
                 "optimizer": "adam",

@@ -1,4 +1,4 @@
-"""The ``ssl`` command: tasks, pretrain, probe, show, data.
+"""The ``ssl`` command: tasks, pretrain, probe, bench, show, data.
 
 User mistakes (UserError) print one line, ``ssl: error: ...``, and exit with status 2.
 """
@@ -110,6 +110,16 @@ def cmd_probe(args: argparse.Namespace) -> None:
     print(
         f"{record['protocol']} probe accuracy: {record['accuracy']:.2f}% "
         f"({record['init']} {record['backbone']}, {record['test_size']} test images) -> {record['out']}"
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from ssl_toolkit.bench import bench
+
+    summary = bench(Path(args.suite), Path(args.out) if args.out else None, args.device)
+    print(
+        f"bench: {summary['cells']} cells ({summary['ran']} run now, {summary['skipped']} finished before) "
+        f"-> {summary['out']}/RESULTS.md"
     )
 
 
@@ -253,6 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for probe.json (default RUN/probes/<protocol>-seed<seed>)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. data.subset=1000 probe.lr=0.5")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser(
+        "bench",
+        help="tasks x datasets x seeds x probes -> RESULTS.md, results.csv/json, a bar chart",
+        description="Run a benchmark suite (see configs/bench/): each cell is a pretrain run plus its probes. "
+        "Finished cells are skipped, so an interrupted bench continues where it stopped.",
+    )
+    p.add_argument("suite", help="suite YAML, e.g. configs/bench/mnist.yaml")
+    p.add_argument("--out", help="output folder (default runs/bench-<suite name>)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("data", help="index a dataset's tiles or map them (lat/lon)")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)

@@ -1,0 +1,213 @@
+"""``ssl bench SUITE.yaml``: tasks x datasets x seeds, each cell a pretrain run and its probes, then the tables.
+
+A suite (YAML, read with ``safe_load``)::
+
+    name: mnist
+    seeds: [1, 2, 3]
+    pretrain: {train.epochs: 1}            # config keys for every pretrain run (not the probes)
+    datasets:                              # label -> config keys (data.name defaults to the label); its
+      mnist: {}                            #   data.* keys reach the probes too, backbone.* the baselines
+    tasks:                                 # label -> config keys (task.name defaults to the label)
+      transpose: {}
+      gan: {optim.name: adam, optim.lr: 0.0002}
+    baselines: [random-init]               # rows probed without pretraining (optional)
+    probes:                                # label -> probe keys (protocol defaults to the label)
+      linear: {}
+      knn: {probe.k: 20}
+      linear-1pct: {protocol: linear, probe.label_fraction: 0.01}
+
+Every cell's configs are resolved before the first one runs, so a typo fails at once. Cells live in
+``OUT/<dataset>/<task>/seed<seed>/`` (the run folder, its probes under ``probes/<label>/``); a cell that holds
+``cell.json`` is finished and skipped, a pretrain run stopped midway resumes from its checkpoint, so an
+interrupted bench continues where it stopped. The results (``results.json``, ``results.csv``, ``RESULTS.md``, a
+bar chart) are rewritten from every finished cell after each cell.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssl_toolkit import atomic
+from ssl_toolkit import config as cfg
+from ssl_toolkit.bench_report import hardware, write_results
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.registry import PROBES
+
+SUITE_KEYS = {"name", "seeds", "pretrain", "datasets", "tasks", "baselines", "probes"}
+BASELINES = ("random-init",)
+
+
+@dataclass
+class Suite:
+    name: str
+    seeds: list[int]
+    pretrain: dict[str, Any]
+    datasets: dict[str, dict[str, Any]]
+    tasks: dict[str, dict[str, Any]]
+    baselines: list[str]
+    probes: dict[str, dict[str, Any]]
+    path: str = ""
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class Cell:
+    dataset: str
+    task: str  # a task label, or a baseline
+    seed: int
+    config: dict[str, Any] | None  # the resolved pretrain config (None for a baseline)
+    data_keys: list[tuple[str, Any]]  # data.* and backbone.* keys of the dataset entry
+
+    def folder(self, out: Path) -> Path:
+        return out / self.dataset / self.task / f"seed{self.seed}"
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{where}: expected a mapping of key: value, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _labelled(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``{label: {key: value}}`` from a mapping, or from a list of labels."""
+    if isinstance(value, list):
+        value = {str(v): {} for v in value}
+    entries = _mapping(value, where)
+    if not entries:
+        raise UserError(f"{where}: needs at least one entry")
+    return {label: _mapping(keys, f"{where}.{label}") for label, keys in entries.items()}
+
+
+def load_suite(path: Path) -> Suite:
+    """Read and check a suite file; every cell's pretrain config is resolved here."""
+    from ssl_toolkit.pretrain import resolve_config
+    from ssl_toolkit.probe import resolve_probe_config
+
+    raw = cfg.load_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with {', '.join(sorted(SUITE_KEYS))}")
+    unknown = sorted(set(raw) - SUITE_KEYS)
+    if unknown:
+        raise UserError(f"{path}: unknown key '{unknown[0]}'; a suite has {', '.join(sorted(SUITE_KEYS))}")
+    seeds = raw.get("seeds", [1])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise UserError(f"{path}: seeds must be a list of integers, got {seeds!r}")
+    baselines = raw.get("baselines") or []
+    if not isinstance(baselines, list) or any(b not in BASELINES for b in baselines):
+        raise UserError(f"{path}: baselines must be a list from {', '.join(BASELINES)}, got {baselines!r}")
+    suite = Suite(
+        name=str(raw.get("name") or path.stem),
+        seeds=seeds,
+        pretrain=_mapping(raw.get("pretrain"), f"{path}: pretrain"),
+        datasets=_labelled(raw.get("datasets"), f"{path}: datasets"),
+        tasks=_labelled(raw.get("tasks") or {}, f"{path}: tasks") if raw.get("tasks") or not baselines else {},
+        baselines=baselines,
+        probes=_labelled(raw.get("probes"), f"{path}: probes"),
+        path=str(path),
+    )
+    for label, keys in suite.probes.items():
+        protocol = keys.get("protocol", label)
+        if protocol not in PROBES.names():
+            raise UserError(f"{path}: probe '{label}' has unknown protocol '{protocol}' ({', '.join(PROBES.names())})")
+        try:
+            resolve_probe_config(protocol, None, [(k, v) for k, v in keys.items() if k != "protocol"])
+        except UserError as e:
+            raise UserError(f"{path}: probe '{label}': {e}") from None
+    for dataset, data_keys in suite.datasets.items():
+        data_keys = {"data.name": dataset, **data_keys}
+        shared = [(k, v) for k, v in data_keys.items() if k.startswith(("data.", "backbone."))]
+        for seed in suite.seeds:
+            for task, task_keys in suite.tasks.items():
+                keys = {**suite.pretrain, **data_keys, "task.name": task, **task_keys, "train.seed": seed}
+                try:
+                    config = resolve_config({}, list(keys.items()))
+                except UserError as e:
+                    raise UserError(f"{path}: task '{task}' on '{dataset}': {e}") from None
+                suite.cells.append(Cell(dataset, task, seed, config, shared))
+            suite.cells.extend(Cell(dataset, b, seed, None, shared) for b in suite.baselines)
+    return suite
+
+
+def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]:
+    """Pretrain (or resume) and probe one cell; returns its record (also written as ``cell.json``)."""
+    from ssl_toolkit.pretrain import pretrain
+    from ssl_toolkit.probe import probe
+
+    folder = cell.folder(out)
+    t0 = time.time()
+    pretrain_s = 0.0
+    if cell.config is not None and not (folder / "backbone.safetensors").exists():
+        config = json.loads(json.dumps(cell.config))  # a copy: pretrain may fill in values
+        config["train"]["device"] = device
+        pretrain(config, folder, resume=(folder / "checkpoints" / "last.pt").exists())
+        pretrain_s = time.time() - t0
+    backbone = cell.config["backbone"]["name"] if cell.config else dict(cell.data_keys).get("backbone.name")
+    if cell.config is None and backbone is None:
+        raise UserError(f"{suite.path}: baseline '{cell.task}' on '{cell.dataset}' needs backbone.name in the dataset")
+    probes: dict[str, dict[str, Any]] = {}
+    for label, keys in suite.probes.items():
+        target = folder / "probes" / label
+        if not (target / "probe.json").exists():
+            data_keys = [(k, v) for k, v in cell.data_keys if k.startswith("data.")]
+            overrides = data_keys + [(k, v) for k, v in keys.items() if k != "protocol"]
+            probe(
+                protocol=keys.get("protocol", label),
+                run_dir=folder if cell.config is not None else None,
+                backbone_name=None if cell.config is not None else backbone,
+                seed=cell.seed,
+                out_dir=target,
+                overrides=overrides,
+                device_name=device,
+            )
+        probes[label] = json.loads((target / "probe.json").read_text())
+    record = {
+        "dataset": cell.dataset,
+        "task": cell.task,
+        "seed": cell.seed,
+        "run": str(folder),
+        "pretrain_seconds": round(pretrain_s, 2),
+        "cell_seconds": round(time.time() - t0, 2),
+        "probes": {
+            label: {"accuracy": p["accuracy"], "wall_seconds": p.get("wall_seconds")} for label, p in probes.items()
+        },
+    }
+    atomic.write_text(folder / "cell.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=print) -> dict[str, Any]:
+    """Run every unfinished cell of a suite, then write the results; returns a summary."""
+    suite = load_suite(suite_path)
+    out = out or Path("runs") / f"bench-{suite.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(out / "suite.yaml", Path(suite_path).read_text())
+    done = skipped = 0
+    for i, cell in enumerate(suite.cells, 1):
+        where = f"[{i}/{len(suite.cells)}] {cell.task} on {cell.dataset}, seed {cell.seed}"
+        if (cell.folder(out) / "cell.json").exists():
+            skipped += 1
+            progress(f"{where}: finished before, skipped")
+            continue
+        progress(f"{where}: running")
+        record = run_cell(cell, suite, out, device)
+        done += 1
+        progress(f"{where}: done in {record['cell_seconds']:.0f} s")
+        write_results(suite, _finished(suite, out), out, hardware(device))
+    records = _finished(suite, out)
+    write_results(suite, records, out, hardware(device))
+    return {"out": str(out), "cells": len(suite.cells), "ran": done, "skipped": skipped}
+
+
+def _finished(suite: Suite, out: Path) -> list[dict[str, Any]]:
+    records = []
+    for cell in suite.cells:
+        path = cell.folder(out) / "cell.json"
+        if path.exists():
+            records.append(json.loads(path.read_text()))
+    return records

@@ -1,0 +1,168 @@
+"""A bench's results as files: ``results.json`` (every cell), ``results.csv`` (one row per cell and probe),
+``RESULTS.md`` (tasks x (dataset, probe), mean ± std over seeds, the best mean of each column in bold) and
+``results.png`` (the same as grouped bars with the std as error bars). Rendering reads only cell records, so a
+results file can be rendered again without running anything."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ssl_toolkit import atomic
+
+
+def hardware(device: str = "auto") -> dict[str, Any]:
+    """What the bench ran on: CPU, core count, torch version, and the GPU when one is used."""
+    import torch
+
+    from ssl_toolkit.device import resolve_device
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    used = resolve_device(device)
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(used),
+        "gpu": torch.cuda.get_device_name(used) if used.type == "cuda" else None,
+    }
+
+
+def columns(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(dataset, probe) pairs in first-seen order."""
+    seen: dict[tuple[str, str], None] = {}
+    for r in records:
+        for probe in r["probes"]:
+            seen[(r["dataset"], probe)] = None
+    return list(seen)
+
+
+def summarise(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[float]]:
+    """(task, dataset, probe) -> accuracies over seeds."""
+    table: dict[tuple[str, str, str], list[float]] = {}
+    for r in sorted(records, key=lambda r: r["seed"]):
+        for probe, result in r["probes"].items():
+            table.setdefault((r["task"], r["dataset"], probe), []).append(float(result["accuracy"]))
+    return table
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str, Any] | None = None) -> str:
+    """The results table as Markdown: one row per task, one column per (dataset, probe)."""
+    table = summarise(records)
+    cols = columns(records)
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    best = {}
+    for dataset, probe in cols:
+        means = [mean_std(table[(t, dataset, probe)])[0] for t in tasks if (t, dataset, probe) in table]
+        best[(dataset, probe)] = max(means) if means else None
+    lines = [f"# {title}", ""]
+    if machine:
+        gpu = f", GPU {machine['gpu']}" if machine.get("gpu") else ""
+        lines += [
+            f"Hardware: {machine['cpu']}, {machine['cores']} cores{gpu}; torch {machine['torch']}, "
+            f"device {machine['device']}.",
+            "",
+        ]
+    seeds = sorted({r["seed"] for r in records})
+    lines += [
+        f"Top-1 accuracy (%) on the test split, mean ± std over seeds {', '.join(map(str, seeds))} "
+        "(n = seeds measured); best mean per column in bold.",
+        "",
+        "| task | " + " | ".join(f"{d} {p}" for d, p in cols) + " | pretrain s/cell |",
+        "|---|" + "---|" * len(cols) + "---|",
+    ]
+    for task in tasks:
+        cells = []
+        for dataset, probe in cols:
+            values = table.get((task, dataset, probe))
+            if not values:
+                cells.append("-")
+                continue
+            mean, std = mean_std(values)
+            text = f"{mean:.2f} ± {std:.2f} (n={len(values)})"
+            cells.append(
+                f"**{text}**" if best[(dataset, probe)] is not None and mean == best[(dataset, probe)] else text
+            )
+        seconds = [r["pretrain_seconds"] for r in records if r["task"] == task and r["pretrain_seconds"] > 0]
+        cells.append(f"{statistics.mean(seconds):.0f}" if seconds else "-")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(records: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["dataset", "task", "seed", "probe", "accuracy", "probe_seconds", "pretrain_seconds", "run"])
+    for r in records:
+        for probe, result in r["probes"].items():
+            writer.writerow(
+                [
+                    r["dataset"],
+                    r["task"],
+                    r["seed"],
+                    probe,
+                    result["accuracy"],
+                    result.get("wall_seconds"),
+                    r["pretrain_seconds"],
+                    r["run"],
+                ]
+            )
+    return out.getvalue()
+
+
+def bar_chart(records: list[dict[str, Any]], title: str) -> bytes:
+    """Grouped bars: one group per (dataset, probe), one bar per task, std as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summarise(records)
+    cols = columns(records)
+    tasks = list(dict.fromkeys(r["task"] for r in records))
+    width = 0.8 / max(len(tasks), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(cols) * max(1, len(tasks)) * 0.35 + 3), 4))
+    for i, task in enumerate(tasks):
+        stats = [mean_std(table[(task, d, p)]) if (task, d, p) in table else (0.0, 0.0) for d, p in cols]
+        xs = [c + (i - (len(tasks) - 1) / 2) * width for c in range(len(cols))]
+        ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], capsize=2, label=task)
+    ax.set_xticks(range(len(cols)), [f"{d}\n{p}" for d, p in cols])
+    ax.set_ylabel("top-1 accuracy (%)")
+    all_means = [mean_std(v)[0] for v in table.values()]
+    if all_means:
+        ax.set_ylim(max(0.0, min(all_means) - 10), min(100.0, max(all_means) + 5))
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncols=2)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_results(suite: Any, records: list[dict[str, Any]], out: Path, machine: dict[str, Any]) -> None:
+    """Every result file of a bench, from its finished cells."""
+    title = f"Bench: {suite.name}"
+    payload = {"suite": suite.name, "suite_file": suite.path, "hardware": machine, "cells": records}
+    atomic.write_text(out / "results.json", json.dumps(payload, indent=2) + "\n")
+    atomic.write_text(out / "results.csv", render_csv(records))
+    atomic.write_text(out / "RESULTS.md", render_markdown(records, title, machine))
+    if records:
+        atomic.write_bytes(out / "results.png", bar_chart(records, title))
