@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from eurosat_patch_tasks import run  # noqa: E402
 
-EPOCHS = 3
+EPOCHS = 1
 GAN = ["--task", "gan", "optim.name=adam", "optim.lr=0.0002", "optim.momentum=0.5", "schedule.name=constant"]
 STABILIZERS = ["task.spectral_norm=true", "task.real_label=0.9", "task.minibatch=8", "task.replay=0.25"]
 ROWS = {

@@ -134,6 +134,21 @@ def load_suite(path: Path) -> Suite:
     return suite
 
 
+def check_unchanged(cell: Cell, out: Path) -> None:
+    """A cell run before must have been run with the config the suite gives it now."""
+    folder = cell.folder(out)
+    if cell.config is None or not (folder / "config.yaml").exists():
+        return
+    saved = cfg.flatten(cfg.load_yaml(folder / "config.yaml"))
+    wanted = cfg.flatten(cell.config)
+    changed = sorted(k for k in wanted if k != "train.device" and saved.get(k) != wanted[k])
+    if changed:
+        raise UserError(
+            f"{folder} was run with {changed[0]}={saved.get(changed[0])!r} but the suite now gives "
+            f"{wanted[changed[0]]!r}; use another --out for a changed suite"
+        )
+
+
 def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]:
     """Pretrain (or resume) and probe one cell; returns its record (also written as ``cell.json``)."""
     from ssl_toolkit.pretrain import pretrain
@@ -187,6 +202,8 @@ def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=pri
     out = out or Path("runs") / f"bench-{suite.name}"
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "suite.yaml", Path(suite_path).read_text())
+    for cell in suite.cells:
+        check_unchanged(cell, out)
     done = skipped = 0
     for i, cell in enumerate(suite.cells, 1):
         where = f"[{i}/{len(suite.cells)}] {cell.task} on {cell.dataset}, seed {cell.seed}"

@@ -74,6 +74,9 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path: P
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 3 * 2
     probe_record = json.loads((second / "probes" / "knn" / "probe.json").read_text())
     assert probe_record["test_size"] <= 120  # the dataset entry's data.subset reaches the probes (not 10,000)
+    suite.write_text(TINY_SUITE.replace("train.max_steps: 2", "train.max_steps: 3"))
+    with pytest.raises(UserError, match="train.max_steps=2 but the suite now gives 3"):
+        bench(suite, out, "cpu", progress=lines.append)
 
 
 FIXED_RESULTS = [
