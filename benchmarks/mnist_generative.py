@@ -57,7 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/mnist-generative")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--only", help="run only the rows whose name contains this text, e.g. minimax")
     args = parser.parse_args()
+    rows = {name: flags for name, flags in ROWS.items() if args.only is None or args.only in name}
     out, log = Path(args.out), []
     columns = ["linear", "knn", *QUALITY, *MONITORS]
     table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in columns}}
@@ -66,7 +68,7 @@ def main() -> None:
         for protocol in ("linear", "knn"):
             acc = probe_accuracy(rand, out / f"random-init-seed{seed}" / protocol, protocol, seed, log)
             table["random-init"][protocol].append(acc)
-        for name, flags in ROWS.items():
+        for name, flags in rows.items():
             row = table.setdefault(name, {c: [] for c in columns})
             run_dir = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '_')}-seed{seed}"
             if not (run_dir / "backbone.safetensors").exists():
