@@ -53,10 +53,13 @@ def split_fingerprint(split: Split) -> str:
     return h.hexdigest()
 
 
-def features_key(backbone: Backbone, data: DataSource, split_name: str, data_config: dict[str, Any]) -> str:
+def features_key(
+    backbone: Backbone, data: DataSource, split_name: str, data_config: dict[str, Any], weights: str | None = None
+) -> str:
+    """The cache key; ``weights`` is ``weights_hash(backbone)`` when the caller has it already."""
     split = getattr(data, split_name)
     identity = {
-        "weights": weights_hash(backbone),
+        "weights": weights or weights_hash(backbone),
         "backbone": backbone.name,
         "data": data.name,
         "data_config": data_config,
@@ -76,9 +79,11 @@ def cached_features(
     device: torch.device,
     data_config: dict[str, Any] | None = None,
     use_cache: bool = True,
+    weights: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """(features (N, F) float32, labels (N,), whether they came from the cache) of ``data.<split_name>``."""
-    path = cache_dir() / "features" / f"{features_key(backbone, data, split_name, data_config or {})}.npz"
+    key = features_key(backbone, data, split_name, data_config or {}, weights) if use_cache else ""
+    path = cache_dir() / "features" / f"{key}.npz"
     if use_cache and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as saved:
@@ -94,3 +99,18 @@ def cached_features(
         except OSError:
             pass
     return x, y, False
+
+
+def train_test_features(
+    backbone: Backbone,
+    data: DataSource,
+    device: torch.device,
+    data_config: dict[str, Any] | None = None,
+    use_cache: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """(train features, train labels, test features, test labels, whether both came from the cache); the
+    weights are hashed once for both splits."""
+    weights = weights_hash(backbone) if use_cache else None
+    x_train, y_train, hit_train = cached_features(backbone, data, "train", device, data_config, use_cache, weights)
+    x_test, y_test, hit_test = cached_features(backbone, data, "test", device, data_config, use_cache, weights)
+    return x_train, y_train, x_test, y_test, hit_train and hit_test

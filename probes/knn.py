@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import torch
 
-from probes.features import cached_features
+from probes.features import train_test_features
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data import DataSource
 from ssl_toolkit.registry import PROBES
@@ -47,12 +47,11 @@ class KnnProbe:
         self, backbone: Backbone, data: DataSource, device: torch.device, seed: int, data_config: dict | None = None
     ) -> dict[str, Any]:
         backbone.to(device)
-        x_train, y_train, hit_train = cached_features(backbone, data, "train", device, data_config, self.cache)
-        x_test, y_test, hit_test = cached_features(backbone, data, "test", device, data_config, self.cache)
+        x_train, y_train, x_test, y_test, cached = train_test_features(backbone, data, device, data_config, self.cache)
         pred = knn_predict(x_train.numpy(), y_train.numpy(), x_test.numpy(), data.num_classes, self.k, self.temperature)
         return {
             "accuracy": 100.0 * float((pred == y_test.numpy()).mean()),
             "feature_dim": int(x_train.shape[1]),
-            "features_cached": hit_train and hit_test,
+            "features_cached": cached,
             "settings": {"k": self.k, "temperature": self.temperature, "similarity": "cosine", "index": "faiss flat"},
         }

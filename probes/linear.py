@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from probes.features import cached_features
+from probes.features import train_test_features
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data import DataSource
+from ssl_toolkit.data.splitting import label_subset
 from ssl_toolkit.registry import PROBES
 
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
@@ -57,15 +58,8 @@ def fit_softmax(
 def validation_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(fit, validation) indices: ``fraction`` of each class (at least one) goes to validation, seeded; a class
     with a single sample stays in fit. Works for the few labels of low-shot probes."""
-    y = labels.numpy()
-    rng = np.random.default_rng(seed)
-    val = [
-        rng.choice(members, size=max(1, int(round(fraction * len(members)))), replace=False)
-        for members in (np.flatnonzero(y == c) for c in np.unique(y))
-        if len(members) > 1
-    ]
-    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
-    return np.setdiff1d(np.arange(len(y)), val_idx), val_idx
+    val_idx = label_subset(labels, fraction, seed, min_class_size=2)
+    return np.setdiff1d(np.arange(len(labels)), val_idx), val_idx
 
 
 @torch.no_grad()
@@ -103,8 +97,7 @@ class LinearProbe:
         for p in backbone.parameters():
             p.requires_grad_(False)
         backbone.to(device)
-        x_train, y_train, hit_train = cached_features(backbone, data, "train", device, data_config, self.cache)
-        x_test, y_test, hit_test = cached_features(backbone, data, "test", device, data_config, self.cache)
+        x_train, y_train, x_test, y_test, cached = train_test_features(backbone, data, device, data_config, self.cache)
         mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
         x_train, x_test = ((x_train - mean) / std).to(device), ((x_test - mean) / std).to(device)
         y_train, y_test = y_train.to(device), y_test.to(device)
@@ -126,7 +119,7 @@ class LinearProbe:
             "accuracy": accuracy(clf, x_test, y_test),
             "train_accuracy": accuracy(clf, x_train, y_train),
             "feature_dim": int(x_train.shape[1]),
-            "features_cached": hit_train and hit_test,
+            "features_cached": cached,
             "settings": {
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,

@@ -25,6 +25,7 @@ bar chart) are rewritten from every finished cell after each cell.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, field
@@ -158,7 +159,7 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     t0 = time.time()
     pretrain_s = 0.0
     if cell.config is not None and not (folder / "backbone.safetensors").exists():
-        config = json.loads(json.dumps(cell.config))  # a copy: pretrain may fill in values
+        config = copy.deepcopy(cell.config)  # pretrain may fill in values
         config["train"]["device"] = device
         pretrain(config, folder, resume=(folder / "checkpoints" / "last.pt").exists())
         pretrain_s = time.time() - t0
@@ -204,6 +205,7 @@ def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=pri
     atomic.write_text(out / "suite.yaml", Path(suite_path).read_text())
     for cell in suite.cells:
         check_unchanged(cell, out)
+    machine = hardware(device)
     done = skipped = 0
     for i, cell in enumerate(suite.cells, 1):
         where = f"[{i}/{len(suite.cells)}] {cell.task} on {cell.dataset}, seed {cell.seed}"
@@ -215,9 +217,9 @@ def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=pri
         record = run_cell(cell, suite, out, device)
         done += 1
         progress(f"{where}: done in {record['cell_seconds']:.0f} s")
-        write_results(suite, _finished(suite, out), out, hardware(device))
+        write_results(suite, _finished(suite, out), out, machine)
     records = _finished(suite, out)
-    write_results(suite, records, out, hardware(device))
+    write_results(suite, records, out, machine)
     return {"out": str(out), "cells": len(suite.cells), "ran": done, "skipped": skipped}
 
 

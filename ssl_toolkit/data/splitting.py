@@ -26,16 +26,17 @@ def random_split(labels: torch.Tensor, test_fraction: float, seed: int = SPLIT_S
     return np.asarray(train), np.asarray(test)
 
 
-def label_subset(labels: torch.Tensor, fraction: float, seed: int) -> np.ndarray:
+def label_subset(labels: torch.Tensor, fraction: float, seed: int, min_class_size: int = 1) -> np.ndarray:
     """Sorted indices of ``fraction`` of the samples of each class (at least one per class), drawn with ``seed``:
-    the labelled part of a low-shot evaluation."""
+    the labelled part of a low-shot evaluation. Classes with fewer than ``min_class_size`` samples give none."""
     y = labels.numpy()
     rng = np.random.default_rng(seed)
     picked = [
         rng.choice(members, size=max(1, int(round(fraction * len(members)))), replace=False)
         for members in (np.flatnonzero(y == c) for c in np.unique(y))
+        if len(members) >= min_class_size
     ]
-    return np.sort(np.concatenate(picked))
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
 
 
 def geographic_split(

@@ -104,11 +104,16 @@ def train(
         for name in names:
             checkpoint.save(ckpt_dir / name, state)
 
+    measured_at: dict[int, dict[str, float]] = {}  # the epoch record reuses its last log step's measurement
+
     def health() -> dict[str, float]:
-        measured, warning = monitor.measure(task, task.backbone)
-        if warning:
-            bar.write(f"warning: at step {step}, {warning}", file=sys.stderr)
-        return measured
+        if step not in measured_at:
+            measured, warning = monitor.measure(task, task.backbone)
+            if warning:
+                bar.write(f"warning: at step {step}, {warning}", file=sys.stderr)
+            measured_at.clear()
+            measured_at[step] = measured
+        return measured_at[step]
 
     def log_window(reset: bool = True) -> None:
         record = window.means()
