@@ -16,18 +16,23 @@ from ssl_toolkit.data import DataSource
 from ssl_toolkit.registry import PROBES
 
 
-def knn_predict(
-    train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, num_classes: int, k: int, temperature: float
-) -> np.ndarray:
-    """Predicted class of each query (rows of float features; normalised here), by faiss kNN vote."""
+def cosine_neighbours(train: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, indices into ``train``), each (Q, min(k, N)), of each query's nearest training rows by
+    cosine similarity: faiss exact inner product on L2-normalised copies, most similar first."""
     train = np.ascontiguousarray(train, dtype=np.float32).copy()
     queries = np.ascontiguousarray(queries, dtype=np.float32).copy()
     faiss.normalize_L2(train)
     faiss.normalize_L2(queries)
     index = faiss.IndexFlatIP(train.shape[1])
     index.add(train)
-    k = min(k, len(train))
-    sims, idx = index.search(queries, k)
+    return index.search(queries, min(k, len(train)))
+
+
+def knn_predict(
+    train: np.ndarray, train_labels: np.ndarray, queries: np.ndarray, num_classes: int, k: int, temperature: float
+) -> np.ndarray:
+    """Predicted class of each query (rows of float features; normalised here), by faiss kNN vote."""
+    sims, idx = cosine_neighbours(train, queries, k)
     weights = np.exp((sims - 1.0) / temperature)  # exp(s/T) up to a per-query factor, without overflow
     votes = np.zeros((len(queries), num_classes), dtype=np.float64)
     np.add.at(votes, (np.arange(len(queries))[:, None], train_labels[idx]), weights)

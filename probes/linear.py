@@ -10,6 +10,7 @@ trained again on the whole training split with the chosen value and measured onc
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,29 @@ def accuracy(clf: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return 100.0 * (clf(x).argmax(1) == y).float().mean().item()
 
 
+@dataclass
+class LinearFit:
+    """A fitted linear probe: ``classifier`` on features standardised with the training ``mean`` and ``std``."""
+
+    classifier: nn.Linear
+    mean: torch.Tensor
+    std: torch.Tensor
+    weight_decay: float
+    validation_accuracy: dict[str, float]
+
+    def standardise(self, features: torch.Tensor) -> torch.Tensor:
+        return (features.to(self.mean.device) - self.mean) / self.std
+
+    def folded(self) -> nn.Linear:
+        """One frozen linear layer on raw features: W' = W / std, b' = b - W' mean."""
+        weight = self.classifier.weight.detach() / self.std
+        layer = nn.Linear(weight.shape[1], weight.shape[0]).to(weight)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            layer.bias.copy_(self.classifier.bias.detach() - weight @ self.mean)
+        return layer.requires_grad_(False)
+
+
 @PROBES.register("linear")
 class LinearProbe:
     """Frozen backbone, cached features, softmax regression with validation-chosen L2; test accuracy."""
@@ -91,6 +115,29 @@ class LinearProbe:
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.weight_decay, self.val_fraction, self.cache = weight_decay, val_fraction, cache
 
+    def fit(
+        self, x_train: torch.Tensor, y_train: torch.Tensor, num_classes: int, device: torch.device, seed: int
+    ) -> LinearFit:
+        """The classifier on standardised training features ``x_train`` (N, F), labels ``y_train`` (N,): L2
+        chosen on the validation split (unless given), then trained on all of train."""
+        mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+        x, y = ((x_train - mean) / std).to(device), y_train.to(device)
+        fit = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed)
+        val_scores: dict[str, float] = {}
+        chosen = self.weight_decay
+        if chosen is None:
+            fit_idx, val_idx = validation_split(y.cpu(), self.val_fraction, seed)
+            if len(val_idx) == 0 or len(fit_idx) == 0:  # one label per class: nothing to validate on
+                chosen = DEFAULT_WEIGHT_DECAY
+            else:
+                fit_idx, val_idx = torch.as_tensor(fit_idx, device=device), torch.as_tensor(val_idx, device=device)
+                for wd in WEIGHT_DECAYS:
+                    clf = fit_softmax(x[fit_idx], y[fit_idx], num_classes, weight_decay=wd, **fit)
+                    val_scores[str(wd)] = round(accuracy(clf, x[val_idx], y[val_idx]), 4)
+                chosen = max(WEIGHT_DECAYS, key=lambda wd: (val_scores[str(wd)], wd))  # ties: the stronger L2
+        clf = fit_softmax(x, y, num_classes, weight_decay=chosen, **fit)
+        return LinearFit(clf, mean.to(device), std.to(device), chosen, val_scores)
+
     def run(
         self, backbone: Backbone, data: DataSource, device: torch.device, seed: int, data_config: dict | None = None
     ) -> dict[str, Any]:
@@ -98,35 +145,20 @@ class LinearProbe:
             p.requires_grad_(False)
         backbone.to(device)
         x_train, y_train, x_test, y_test, cached = train_test_features(backbone, data, device, data_config, self.cache)
-        mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-        x_train, x_test = ((x_train - mean) / std).to(device), ((x_test - mean) / std).to(device)
+        fitted = self.fit(x_train, y_train, data.num_classes, device, seed)
         y_train, y_test = y_train.to(device), y_test.to(device)
-        fit = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed)
-        val_scores: dict[str, float] = {}
-        chosen = self.weight_decay
-        if chosen is None:
-            fit_idx, val_idx = validation_split(y_train.cpu(), self.val_fraction, seed)
-            if len(val_idx) == 0 or len(fit_idx) == 0:  # one label per class: nothing to validate on
-                chosen = DEFAULT_WEIGHT_DECAY
-            else:
-                fit_idx, val_idx = torch.as_tensor(fit_idx, device=device), torch.as_tensor(val_idx, device=device)
-                for wd in WEIGHT_DECAYS:
-                    clf = fit_softmax(x_train[fit_idx], y_train[fit_idx], data.num_classes, weight_decay=wd, **fit)
-                    val_scores[str(wd)] = round(accuracy(clf, x_train[val_idx], y_train[val_idx]), 4)
-                chosen = max(WEIGHT_DECAYS, key=lambda wd: (val_scores[str(wd)], wd))  # ties: the stronger L2
-        clf = fit_softmax(x_train, y_train, data.num_classes, weight_decay=chosen, **fit)
         return {
-            "accuracy": accuracy(clf, x_test, y_test),
-            "train_accuracy": accuracy(clf, x_train, y_train),
+            "accuracy": accuracy(fitted.classifier, fitted.standardise(x_test), y_test),
+            "train_accuracy": accuracy(fitted.classifier, fitted.standardise(x_train), y_train),
             "feature_dim": int(x_train.shape[1]),
             "features_cached": cached,
             "settings": {
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
                 "lr": self.lr,
-                "weight_decay": chosen,
-                "weight_decay_chosen_on_validation": bool(val_scores),
-                "validation_accuracy": val_scores,
+                "weight_decay": fitted.weight_decay,
+                "weight_decay_chosen_on_validation": bool(fitted.validation_accuracy),
+                "validation_accuracy": fitted.validation_accuracy,
                 "val_fraction": self.val_fraction,
                 "optimizer": "adam",
             },

@@ -1,4 +1,4 @@
-"""The ``ssl`` command: tasks, pretrain, probe, bench, show, data.
+"""The ``ssl`` command: tasks, pretrain, probe, bench, visualize, show, data.
 
 User mistakes (UserError) print one line, ``ssl: error: ...``, and exit with status 2.
 """
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ssl_toolkit import config as cfg
+from ssl_toolkit import visualize
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.registry import BACKBONES, PROBES, TASKS
 
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default runs/bench-<suite name>)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.set_defaults(func=cmd_bench)
+
+    visualize.add_parser(sub)
 
     p = sub.add_parser("data", help="index a dataset's tiles or map them (lat/lon)")
     data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
