@@ -16,7 +16,7 @@ import torch
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.loader import Normalizer, batches_per_epoch, epoch_order, iterate, sequential_order
 from ssl_toolkit.data.splits import Catalog, DataSource, LazyImages, Split, TensorImages, remap_indices
-from ssl_toolkit.data.splitting import geographic_split, random_split
+from ssl_toolkit.data.splitting import SPLIT_SEED, geographic_split, random_split
 from ssl_toolkit.errors import UserError
 
 BUILTIN = ("mnist", "eurosat-rgb", "eurosat-ms")
@@ -158,7 +158,7 @@ def load_data(
     if options.subset is not None:
         if options.subset <= 0:
             raise UserError(f"data.subset must be positive, got {options.subset}")
-        train, test = train.head(options.subset), test.head(options.subset)
+        train, test = train.sample(options.subset, SPLIT_SEED), test.sample(options.subset, SPLIT_SEED)
     mean, std = stats if stats is not None else catalog.stats(train)
     if len(mean) != catalog.in_chans or len(std) != catalog.in_chans:
         raise UserError(f"normalisation statistics have {len(mean)} channels, data '{name}' has {catalog.in_chans}")

@@ -33,6 +33,14 @@ class Split:
     def head(self, n: int) -> Split:
         return self.select(torch.arange(min(n, len(self))))
 
+    def sample(self, n: int, seed: int) -> Split:
+        """``n`` samples drawn at random with ``seed`` (all of them when ``n >= len``), kept in this split's order:
+        a representative subset even where the split is sorted (by class in folders, by region in a geographic
+        split)."""
+        if n >= len(self):
+            return self
+        return self.select(torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values)
+
     def batch_meta(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """``label`` (B,), and ``lat``/``lon`` (B,) float32 degrees when the split has coordinates."""
         meta = {"label": self.labels[idx]}
@@ -84,9 +92,6 @@ class TensorImages(Split):
     def select(self, idx: Sequence[int] | torch.Tensor) -> TensorImages:
         idx = _index(idx)
         return TensorImages(self.images[idx], **self._facts(idx))
-
-    def subset(self, n: int) -> TensorImages:
-        return self.head(n)  # type: ignore[return-value]
 
 
 class LazyImages(Split, Dataset):

@@ -18,9 +18,17 @@ def test_packaged_mnist_is_complete_and_offline() -> None:
     assert mnist.in_chans == 1 and mnist.num_classes == 10
 
 
-def test_subset_keeps_the_first_images() -> None:
+def test_subset_is_a_seeded_sample_of_every_class(image_folder: Path) -> None:
     mnist = load_data("mnist", DataOptions(subset=100))
     assert len(mnist.train) == 100 and len(mnist.test) == 100
+    again = load_data("mnist", DataOptions(subset=100))
+    assert torch.equal(mnist.train.images, again.train.images) and torch.equal(mnist.test.labels, again.test.labels)
+    # the folder's files are sorted by class: the first 9 would be one class, a sample covers all three
+    folder = load_data(str(image_folder), DataOptions(test_fraction=0.25, split="random"))
+    ordered = folder.train.select(torch.argsort(folder.train.labels, stable=True))
+    assert ordered.head(9).labels.unique().tolist() == [0]
+    assert ordered.sample(9, seed=0).labels.unique().tolist() == [0, 1, 2]
+    assert ordered.sample(100, seed=0) is ordered
 
 
 def test_truncated_idx_file_is_a_clear_error(tmp_path: Path) -> None:
