@@ -51,6 +51,7 @@ def check_resume_overrides(saved: dict, new: dict, overrides: list[tuple[str, ob
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    from ssl_toolkit.engine.distributed import world_from_env
     from ssl_toolkit.pretrain import default_run_dir, pretrain, resolve_config
 
     flags = [
@@ -80,6 +81,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         config = resolve_config(cfg.load_yaml(args.config) if args.config else {}, overrides)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     summary = pretrain(config, run_dir, resume=args.resume)
+    if not world_from_env().main:  # under torchrun, rank 0 reports
+        return
     if summary["skipped"]:
         print(f"{summary['skipped']} (all listed in {run_dir / 'skipped_files.csv'})")
     print(

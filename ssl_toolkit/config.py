@@ -65,6 +65,9 @@ SCHEMA: dict[str, Key] = {
     "train.device": Key(str, "auto"),
     "train.log_every": Key(int, 50, minimum=1),
     "train.checkpoint_every": Key(int, None, optional=True, minimum=1),
+    "train.sync_batchnorm": Key(bool, False),
+    "train.channels_last": Key(bool, False),
+    "train.compile": Key(bool, False),
 }
 
 

@@ -8,12 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pretext.multi import MultiTask
 from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.data import DataOptions, DataSource, load_data
 from ssl_toolkit.device import resolve_device, seed_everything
+from ssl_toolkit.engine import distributed
 from ssl_toolkit.engine.loop import train
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.registry import TASKS
@@ -152,24 +155,27 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
     has_checkpoint = (run_dir / "checkpoints" / "last.pt").exists()
     if has_checkpoint and not resume:
         raise UserError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
+    world = distributed.world_from_env()
+    device = distributed.start(world, resolve_device(config["train"]["device"]))
+    try:
+        return _pretrain(config, run_dir, resume, world, device)
+    finally:
+        distributed.stop()
+
+
+def _pretrain(
+    config: dict[str, Any], run_dir: Path, resume: bool, world: distributed.World, device: torch.device
+) -> dict[str, Any]:
     train_cfg, optim_cfg, sched_cfg = config["train"], config["optim"], config["schedule"]
-    device = resolve_device(train_cfg["device"])
     seed_everything(train_cfg["seed"])
     saved = load_normalization(run_dir / NORMALIZATION_FILE) if resume else None
     stats = (saved["mean"], saved["std"]) if saved else None
     data = open_data(config["data"], needs_coords(config), stats)
-    task = build_task(config, data)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(config, run_dir / "config.yaml")
-    save_normalization(data, config["data"], run_dir / NORMALIZATION_FILE)
-    skipped = ""
-    if data.skipped:
-        table = io.StringIO()
-        writer = csv.writer(table, lineterminator="\n")
-        writer.writerow(["path", "reason"])
-        writer.writerows(data.skipped)
-        atomic.write_text(run_dir / "skipped_files.csv", table.getvalue())
-        skipped = f"skipped {len(data.skipped)} bad file(s), first {data.skipped[0][0]}: {data.skipped[0][1]}"
+    task = build_task(config, data)  # the same initial weights on every rank
+    if world.rank:
+        seed_everything(train_cfg["seed"] + 1_000_003 * world.rank)  # each rank its own task randomness
+    if world.main:
+        write_run_files(config, data, run_dir)
     summary = train(
         task,
         data,
@@ -192,5 +198,25 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
         checkpoint_every=train_cfg["checkpoint_every"],
         num_workers=config["data"]["num_workers"],
         resume=resume,
+        world=world,
+        sync_batchnorm=train_cfg["sync_batchnorm"],
+        channels_last=train_cfg["channels_last"],
+        compile_model=train_cfg["compile"],
     )
+    skipped = ""
+    if data.skipped:
+        skipped = f"skipped {len(data.skipped)} bad file(s), first {data.skipped[0][0]}: {data.skipped[0][1]}"
     return {**summary, "skipped": skipped}
+
+
+def write_run_files(config: dict[str, Any], data: DataSource, run_dir: Path) -> None:
+    """The resolved config, the normalisation statistics and the list of skipped files (rank 0 only)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(config, run_dir / "config.yaml")
+    save_normalization(data, config["data"], run_dir / NORMALIZATION_FILE)
+    if data.skipped:
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["path", "reason"])
+        writer.writerows(data.skipped)
+        atomic.write_text(run_dir / "skipped_files.csv", table.getvalue())

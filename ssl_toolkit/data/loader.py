@@ -15,20 +15,22 @@ from torch.utils.data import DataLoader
 from ssl_toolkit.data.splits import DataSource, Split, TensorImages
 
 
-def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
-    """Index batches of a shuffled epoch; the last batch may be smaller, but never a single sample (batch norm
-    cannot train on one), which joins the batch before it instead."""
+def epoch_order(n: int, batch_size: int, seed: int, epoch: int, min_last: int = 2) -> list[torch.Tensor]:
+    """Index batches of a shuffled epoch. The last batch may be smaller, but a last batch of fewer than
+    ``min_last`` samples joins the batch before it instead: batch norm cannot train on a single sample, and
+    a distributed run (``min_last = 2 * ranks``) gives every rank at least two."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     batches = list(torch.randperm(n, generator=g).split(batch_size))
-    if batch_size > 1 and len(batches) > 1 and len(batches[-1]) == 1:
+    if batch_size > 1 and len(batches) > 1 and len(batches[-1]) < min(min_last, batch_size):
         batches[-2:] = [torch.cat(batches[-2:])]
     return batches
 
 
-def batches_per_epoch(n: int, batch_size: int) -> int:
-    """``len(epoch_order(n, batch_size, ...))`` without drawing the order."""
+def batches_per_epoch(n: int, batch_size: int, min_last: int = 2) -> int:
+    """``len(epoch_order(n, batch_size, ..., min_last))`` without drawing the order."""
     count = -(-n // batch_size)
-    return count - 1 if count > 1 and n % batch_size == 1 else count
+    merged = batch_size > 1 and count > 1 and 0 < n % batch_size < min_last
+    return count - 1 if merged else count
 
 
 def sequential_order(n: int, batch_size: int) -> list[torch.Tensor]:

@@ -2,11 +2,16 @@
 
 Checkpointing, metrics, schedules and the step context are small helpers it calls. A run stopped at any step
 and resumed ends with bit-identical weights to an uninterrupted run (on CPU): data order depends only on
-(seed, epoch), the schedule only on the step, and checkpoints carry optimizer and RNG states.
+(seed, epoch), the schedule only on the step, and checkpoints carry optimizer and RNG states (every rank's, in
+a distributed run).
+
+Under torchrun (see ``distributed``) each rank trains on its shard of every global batch through DDP; rank 0
+alone writes files, and at the end every rank's weights digest is compared and written to ``distributed.json``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -18,8 +23,9 @@ from tqdm import tqdm
 from pretext.base import EpochContext, PretextTask
 from ssl_toolkit import atomic
 from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch, epoch_order, iterate
-from ssl_toolkit.engine import checkpoint
+from ssl_toolkit.engine import checkpoint, distributed
 from ssl_toolkit.engine.collapse import CollapseMonitor
+from ssl_toolkit.engine.distributed import World
 from ssl_toolkit.engine.metrics import MetricsLog, RunningMeans, plot_losses
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
@@ -52,11 +58,27 @@ def train(
     num_workers: int = 0,
     resume: bool = False,
     show_progress: bool | None = None,
+    world: World | None = None,
+    sync_batchnorm: bool = False,
+    channels_last: bool = False,
+    compile_model: bool = False,
 ) -> dict[str, Any]:
-    """Pretrain ``task`` (which holds the backbone) on ``data.train``; write everything under ``run_dir``."""
+    """Pretrain ``task`` (which holds the backbone) on ``data.train``; write everything under ``run_dir``.
+
+    ``batch_size`` is the global batch; in a distributed ``world`` each rank takes its shard of it.
+    ``channels_last``: weights and input batches in NHWC memory order (faster convolutions on recent GPUs);
+    ``compile_model``: the step's forward through ``torch.compile``."""
+    world = world or World()
+    if batch_size < world.size:
+        raise UserError(f"train.batch_size {batch_size} is smaller than the {world.size} processes; each needs a share")
     ckpt_dir = run_dir / "checkpoints"
+    main = world.main
     metrics = MetricsLog(run_dir / "metrics.jsonl")
-    task.to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    task.to(device, memory_format=memory_format)
+    model = distributed.wrap(task, world, device, sync_batchnorm)
+    if compile_model:
+        model = torch.compile(model)
     optimizers = {
         name: build_optimizer(optimizer, params, lr, weight_decay, momentum)
         for name, params in task.optimizer_groups().items()
@@ -64,14 +86,15 @@ def train(
     for opt in optimizers.values():
         for group in opt.param_groups:
             group["initial_lr"] = group["lr"]
-    steps_per_epoch = batches_per_epoch(len(data.train), batch_size)
+    min_last = 2 * world.size  # every rank gets at least two samples of the last batch
+    steps_per_epoch = batches_per_epoch(len(data.train), batch_size, min_last)
     planned = epochs * steps_per_epoch
     end = min(planned, max_steps) if max_steps is not None else planned
     lr_factor = lr_schedule(schedule, 1.0, planned, steps_per_epoch, warmup_steps, gamma)
 
     step = epoch = batch = 0
     window, epoch_means = RunningMeans(), RunningMeans()  # the log window and the epoch in progress
-    ctx = StepContext(task, optimizers, device, precision, grad_clip)
+    ctx = StepContext(model, optimizers, device, precision, grad_clip, world)
     last = ckpt_dir / "last.pt"
     if resume and last.exists():
         state = checkpoint.load(last)
@@ -80,26 +103,38 @@ def train(
             for name, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
             step, epoch, batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
-            window.load(state["window"], device)
-            epoch_means.load(state["epoch_means"], device)
+            ranks = state.get("ranks", [state])  # one entry per rank: RNG states and open metric windows
+            if len(ranks) != world.size:
+                raise UserError(
+                    f"{last} was written by {len(ranks)} process(es); resume it with as many "
+                    f"(torchrun --nproc-per-node {len(ranks)}), not {world.size}"
+                )
+            mine = ranks[world.rank]
+            window.load(mine["window"], device)
+            epoch_means.load(mine["epoch_means"], device)
             ctx.steps_taken = dict(state["steps_taken"])
-            checkpoint.set_rng_state(state["rng"])
+            checkpoint.set_rng_state(mine["rng"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UserError(f"{last} does not match this task and backbone ({first_line})") from None
-    metrics.truncate_after(step)
+    if main:
+        metrics.truncate_after(step)
 
     def save_checkpoint(*names: str) -> None:
+        mine = {"window": window.state(), "epoch_means": epoch_means.state(), "rng": checkpoint.rng_state()}
+        ranks = distributed.gather(mine, world)  # every rank takes part; rank 0 writes
+        if not main:
+            return
         state = {
             "model": task.state_dict(),
             "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
             "step": step,
             "epoch": epoch,
             "batch": batch,
-            "window": window.state(),
-            "epoch_means": epoch_means.state(),
+            **mine,
             "steps_taken": dict(ctx.steps_taken),
-            "rng": checkpoint.rng_state(),
+            "world_size": world.size,
+            "ranks": ranks,
         }
         for name in names:
             checkpoint.save(ckpt_dir / name, state)
@@ -107,6 +142,8 @@ def train(
     measured_at: dict[int, dict[str, float]] = {}  # the epoch record reuses its last log step's measurement
 
     def health() -> dict[str, float]:
+        if not main:
+            return {}
         if step not in measured_at:
             measured, warning = monitor.measure(task, task.backbone)
             if warning:
@@ -116,8 +153,12 @@ def train(
         return measured_at[step]
 
     def log_window(reset: bool = True) -> None:
-        record = window.means()
+        record = distributed.mean_over_ranks(window.means(), world)
         if not record:
+            return
+        if reset:
+            window.reset()
+        if not main:
             return
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
         record.update(health())
@@ -132,16 +173,14 @@ def train(
                 "elapsed_s": round(time.time() - t_start, 2),
             }
         )
-        if reset:
-            window.reset()
 
     normalize = Normalizer.for_data(data, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
-    monitor = CollapseMonitor(data, normalize, device)
-    for name, content in task.run_files().items():
+    monitor = CollapseMonitor(data, normalize, device) if main else None
+    for name, content in task.run_files().items() if main else ():
         atomic.write(run_dir / name, content)
-    if not (run_dir / "plots" / "examples.png").exists():
+    if main and not (run_dir / "plots" / "examples.png").exists():
         title = f"{type(task).__name__}: training examples"
         draw_examples(task, data, normalize, device, seed, run_dir / "plots" / "examples.png", title)
     task.train()
@@ -152,18 +191,18 @@ def train(
         initial=step,
         desc="pretrain",
         unit="step",
-        disable=None if show_progress is None else not show_progress,
+        disable=True if not main else None if show_progress is None else not show_progress,
     )
     while step < end and epoch < epochs:
-        order = epoch_order(len(data.train), batch_size, seed, epoch)[batch:]
-        for images, batch_meta in iterate(data.train, order, num_workers, pin):
+        order = [distributed.shard(b, world) for b in epoch_order(len(data.train), batch_size, seed, epoch, min_last)]
+        for images, batch_meta in iterate(data.train, order[batch:], num_workers, pin):
             if step >= end:
                 break
             factor = lr_factor[step]
             for opt in optimizers.values():
                 for group in opt.param_groups:
                     group["lr"] = group["initial_lr"] * factor
-            images = normalize(images.to(device, non_blocking=pin))
+            images = normalize(images.to(device, non_blocking=pin)).contiguous(memory_format=memory_format)
             meta = {k: v.to(device, non_blocking=pin) for k, v in batch_meta.items()} | pixel_stats
             try:
                 out = task.training_step(images, meta, ctx)
@@ -186,11 +225,12 @@ def train(
                 saved_at = step
         if batch >= steps_per_epoch:
             log_window()  # the epoch's last steps
-            measured = epoch_end(
-                task, EpochContext(epoch + 1, run_dir, data, normalize.mean, normalize.std, device), seed
-            )
-            record = {"kind": "epoch", "step": step, "epoch": epoch, **epoch_means.means(), **health(), **measured}
-            metrics.write(record)
+            means = distributed.mean_over_ranks(epoch_means.means(), world)
+            if main:
+                measured = epoch_end(
+                    task, EpochContext(epoch + 1, run_dir, data, normalize.mean, normalize.std, device), seed
+                )
+                metrics.write({"kind": "epoch", "step": step, "epoch": epoch, **means, **health(), **measured})
             epoch, batch = epoch + 1, 0
             epoch_means.reset()
             save_checkpoint("last.pt", f"epoch_{epoch:04d}.pt")
@@ -202,9 +242,25 @@ def train(
     bar.close()
     if saved_at != step:
         save_checkpoint("last.pt")
-    save_backbone(run_dir / "backbone.safetensors", task.backbone, {"step": str(step)})
-    plot_losses(metrics.read(), run_dir / "plots" / "loss.png", title=f"{run_dir.name}")
-    return {"step": step, "epoch": epoch, "end": end, "planned": planned}
+    summary = {"step": step, "epoch": epoch, "end": end, "planned": planned}
+    if world.distributed:
+        summary["weights_digests"] = check_ranks_agree(task, world, run_dir)
+    if main:
+        save_backbone(run_dir / "backbone.safetensors", task.backbone, {"step": str(step)})
+        plot_losses(metrics.read(), run_dir / "plots" / "loss.png", title=f"{run_dir.name}")
+    return summary
+
+
+def check_ranks_agree(task: torch.nn.Module, world: World, run_dir: Path) -> list[str]:
+    """Every rank's weights digest; rank 0 writes them to ``distributed.json``. Differing digests are an error:
+    DDP keeps replicas identical, so a difference means the ranks did not train the same model."""
+    digests = distributed.gather(distributed.weights_digest(task), world)
+    if world.main:
+        record = {"world_size": world.size, "weights_digests": digests, "ranks_agree": len(set(digests)) == 1}
+        atomic.write_text(run_dir / "distributed.json", json.dumps(record, indent=2) + "\n")
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"ranks ended with different weights (digests {digests}); see {run_dir}/distributed.json")
+    return digests
 
 
 def epoch_end(task: PretextTask, ctx: EpochContext, seed: int) -> dict[str, float]:

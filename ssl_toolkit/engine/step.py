@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from ssl_toolkit.engine.distributed import World, all_finite
+
 
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite; the run stops (or a learner that knows better catches it)."""
@@ -18,7 +20,8 @@ class StepContext:
 
     ``model`` is the task itself or its DDP wrapper: calling it (not the bare task) keeps DDP's gradient
     synchronisation in the path. ``step`` clears that optimizer's gradients, backpropagates, clips and steps,
-    so learners with several optimizers can alternate freely.
+    so learners with several optimizers can alternate freely. In a distributed ``world`` a non-finite loss on
+    any rank stops every rank.
     """
 
     def __init__(
@@ -28,8 +31,10 @@ class StepContext:
         device: torch.device,
         precision: str = "fp32",
         grad_clip: float | None = None,
+        world: World | None = None,
     ) -> None:
         self.model = model
+        self.world = world or World()
         self.optimizers = optimizers
         self.grad_clip = grad_clip
         self._autocast = precision == "bf16"
@@ -46,7 +51,7 @@ class StepContext:
             return self.model(*args, **kwargs)
 
     def step(self, loss: torch.Tensor, group: str = "main") -> None:
-        if not torch.isfinite(loss.detach()).all():
+        if not all_finite(loss, self.world):  # every rank agrees, so all stop or none
             raise NonFiniteLoss(f"loss for optimizer '{group}' is {loss.item()}")
         optimizer = self.optimizers[group]
         optimizer.zero_grad(set_to_none=True)

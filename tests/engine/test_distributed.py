@@ -1,0 +1,158 @@
+"""Real DDP: `ssl pretrain` launched by torchrun as 2 gloo processes on the CPU.
+
+The comparison run is deterministic so that one process and two can be compared: rotation with all four
+rotations of every image (no random choices), a ResNet-18 with layer norm (a sample's output does not depend
+on the rest of its batch) and no dropout. Two processes with the same global batch then take the same steps
+as one, up to float summation order. Those rounding differences grow with steps (MNIST's constant background
+puts many pre-activations at ReLU kinks), so the comparison is short (3 steps) and its tolerance global.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ssl_toolkit.data.loader import batches_per_epoch, epoch_order
+from ssl_toolkit.engine.distributed import World, convert_sync_batchnorm, shard, wrap
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.weights import state_equal
+
+DETERMINISTIC = [
+    "--task",
+    "rotation",
+    "--backbone",
+    "resnet18",
+    "backbone.norm=layer",
+    "data.subset=96",
+    "train.batch_size=16",  # 4 per rank, each image in 4 rotations
+    "optim.name=sgd",
+    "optim.lr=0.01",
+    "train.log_every=1",
+]
+
+
+def torchrun(*args: object, nproc: int = 2) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc-per-node N -m ssl_toolkit.cli ARGS``, this interpreter, gloo on CPU."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    command += ["-m", "ssl_toolkit.cli", *(str(a) for a in args), "train.device=cpu"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def flat(path: Path) -> torch.Tensor:
+    weights = load_file(str(path))
+    return torch.cat([weights[k].flatten() for k in sorted(weights)])
+
+
+def losses(run: Path) -> list[float]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r["loss"] for r in map(json.loads, lines) if r["kind"] == "step"]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("ddp") / "run"
+    done = torchrun("pretrain", *DETERMINISTIC, "--max-steps", 3, "--out", run)
+    assert done.stdout.count("pretrained rotation") == 1  # rank 0 alone reports
+    return run
+
+
+def test_two_processes_agree_and_equal_one_process_with_the_same_global_batch(
+    ssl, tmp_path: Path, two_process_run: Path
+) -> None:
+    record = json.loads((two_process_run / "distributed.json").read_text())
+    assert record["world_size"] == 2 and record["ranks_agree"]
+    assert len(set(record["weights_digests"])) == 1 and len(record["weights_digests"]) == 2
+
+    single, half = tmp_path / "single", tmp_path / "half"
+    assert ssl("pretrain", *DETERMINISTIC, "--max-steps", 3, "--out", single, "train.device=cpu")[0] == 0
+    # a contrast: one process on half the global batch (what a rank would do without averaged gradients)
+    assert ssl("pretrain", *DETERMINISTIC, "--max-steps", 3, "--out", half, "train.batch_size=8")[0] == 0
+    ddp, one, alone = (flat(run / "backbone.safetensors") for run in (two_process_run, single, half))
+    assert (ddp - one).abs().max() < 5e-4 and (ddp - one).norm() < 1e-4 * one.norm()
+    assert (ddp - one).norm() < 0.1 * (alone - one).norm()  # measured: 0.0003 against 0.0172
+    # the logged loss is the mean over both ranks' shards: the single process's loss on the whole batch
+    assert losses(two_process_run) == pytest.approx(losses(single), rel=1e-4)
+    assert not (single / "distributed.json").exists()
+
+
+def test_a_distributed_run_resumes_to_the_same_weights(tmp_path: Path, two_process_run: Path) -> None:
+    parts = tmp_path / "parts"
+    torchrun("pretrain", *DETERMINISTIC, "--max-steps", 1, "--out", parts)
+    state = torch.load(parts / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
+    assert state["world_size"] == 2 and len(state["ranks"]) == 2  # every rank's RNG and metric windows
+    torchrun("pretrain", "--resume", "--max-steps", 3, "--out", parts)
+    a = load_file(str(two_process_run / "backbone.safetensors"))
+    assert state_equal(a, load_file(str(parts / "backbone.safetensors")))
+    assert losses(parts) == losses(two_process_run)
+
+
+def test_resuming_with_another_process_count_is_refused(ssl, two_process_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(two_process_run, copy)
+    code, _, err = ssl("pretrain", "--resume", "--max-steps", 4, "--out", copy)
+    assert code == 2 and "written by 2 process(es)" in err and "--nproc-per-node 2" in err
+
+
+def test_gan_with_two_optimizers_under_ddp(tmp_path: Path) -> None:
+    """The GAN's alternating discriminator and generator steps (each a forward through DDP that leaves the
+    other network unused) keep the replicas identical."""
+    run = tmp_path / "gan"
+    torchrun(
+        "pretrain",
+        "--task",
+        "gan",
+        "--max-steps",
+        3,
+        "--out",
+        run,
+        "data.subset=64",
+        "train.batch_size=16",
+        "train.log_every=1",
+    )
+    record = json.loads((run / "distributed.json").read_text())
+    assert record["ranks_agree"] and len(set(record["weights_digests"])) == 1
+    logged = losses(run)
+    assert len(logged) == 3 and all(math.isfinite(v) for v in logged)  # rank 0 logs each step once
+
+
+def test_global_batches_are_split_into_contiguous_shards_that_cover_each_batch_once() -> None:
+    world = [World(rank=r, size=3) for r in range(3)]
+    for batch in epoch_order(50, 12, seed=1, epoch=0, min_last=6):
+        parts = [shard(batch, w) for w in world]
+        assert torch.equal(torch.cat(parts), batch)
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1 and min(map(len, parts)) >= 2
+    # 50 = 4 x 12 + 2: the last 2 samples cannot give each of 3 ranks two, so they join the batch before
+    assert [len(b) for b in epoch_order(50, 12, seed=1, epoch=0, min_last=6)] == [12, 12, 12, 14]
+    assert batches_per_epoch(50, 12, min_last=6) == 4 and batches_per_epoch(50, 12) == 5
+
+
+def test_sync_batchnorm_needs_cuda_when_there_is_something_to_synchronise(ssl, tmp_path: Path) -> None:
+    assert ssl("pretrain", "--max-steps", 1, "--out", tmp_path / "r", "train.sync_batchnorm=true")[0] == 0
+    with pytest.raises(UserError, match="train.sync_batchnorm needs CUDA .* backbone.norm=layer"):
+        wrap(torch.nn.BatchNorm2d(3), World(rank=0, size=2), torch.device("cpu"), sync_batchnorm=True)
+
+
+def test_sync_batchnorm_conversion_keeps_timm_activations() -> None:
+    from timm.layers import BatchNormAct2d
+
+    net = convert_sync_batchnorm(
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 8, 3), BatchNormAct2d(8, act_layer=torch.nn.ReLU), torch.nn.BatchNorm2d(8)
+        )
+    )
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 2 and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert isinstance(norms[0].act, torch.nn.ReLU)  # timm's fused norm + activation keeps its activation
