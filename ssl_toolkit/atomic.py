@@ -1,6 +1,7 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it.
 
-A crash or Ctrl-C mid-write leaves the old file (or none), never a half-written one.
+A crash or Ctrl-C mid-write leaves the old file (or none), never a half-written one. The file gets the
+permissions a plain ``open`` would give it (0666 less the umask), not the owner-only ones of a temporary file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -44,3 +46,9 @@ def write(path: str | os.PathLike[str], content: str | bytes) -> None:
         write_bytes(path, content)
     else:
         write_text(path, content)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
