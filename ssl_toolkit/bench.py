@@ -197,7 +197,11 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     return record
 
 
-def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=print) -> dict[str, Any]:
+def _print_now(line: str) -> None:
+    print(line, flush=True)  # a bench's log is often a file: show each cell as it starts and ends
+
+
+def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=_print_now) -> dict[str, Any]:
     """Run every unfinished cell of a suite, then write the results; returns a summary."""
     suite = load_suite(suite_path)
     out = out or Path("runs") / f"bench-{suite.name}"
