@@ -39,7 +39,7 @@ SCHEMA: dict[str, Key] = {
     "backbone.norm": Key(str, "auto", choices=("auto", "batch", "layer")),
     "data.name": Key(str, "mnist"),
     "data.subset": Key(int, None, optional=True, minimum=1),
-    "data.num_workers": Key(int, 0, minimum=0),
+    "data.num_workers": Key(int, -1, minimum=-1),  # -1: sized from the machine (loader.auto_workers)
     "data.test_fraction": Key(float, 0.2),
     "data.image_size": Key(int, None, optional=True, minimum=1),
     "data.split": Key(str, "random", choices=("random", "geographic")),

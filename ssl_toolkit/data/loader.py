@@ -6,6 +6,7 @@ run would, without saving any sampler state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -43,31 +44,74 @@ def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
     return torch.from_numpy(np.stack([image.numpy() for image in images]))
 
 
+def auto_workers(device: torch.device, processes: int = 1) -> int:
+    """Loader workers sized from the machine: on CUDA, the cores this process may use (less one for the
+    training loop) up to 8; on CPU, where workers take cores from the model's own math, a quarter of them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    per_process = max(1, cores // processes)
+    return min(8, per_process - 1) if device.type == "cuda" else min(4, per_process // 4)
+
+
+class _EpochBatches:
+    """A batch sampler whose batches are replaced before each pass: one DataLoader (and its persistent
+    workers) serves every epoch of a run."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class BatchReader:
+    """(images in their stored dtype, meta) on the CPU for each index batch of ``split``; meta as
+    ``Split.batch_meta``.
+
+    In-memory splits are sliced directly. Splits read from files go through one DataLoader kept for the
+    reader's life: ``num_workers`` worker processes that stay up between epochs (no re-spawn, no re-opened
+    files), each with ``prefetch`` batches in flight, and pinned batches for non-blocking copies to a GPU."""
+
+    def __init__(self, split: Split, num_workers: int = 0, pin_memory: bool = False, prefetch: int = 4) -> None:
+        self.split, self.pin_memory = split, pin_memory
+        self.sampler = _EpochBatches()
+        self.loader = None
+        if not isinstance(split, TensorImages):
+            self.loader = DataLoader(
+                split,
+                batch_sampler=self.sampler,
+                num_workers=num_workers,
+                pin_memory=pin_memory,
+                persistent_workers=num_workers > 0,
+                prefetch_factor=prefetch if num_workers > 0 else None,
+                # its own generator: creating the iterator must not draw from the global RNG, or a resumed
+                # run's task randomness would differ from an uninterrupted run's
+                generator=torch.Generator().manual_seed(0),
+                collate_fn=stack_images,
+            )
+
+    def __call__(self, batches: Sequence[torch.Tensor]) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        split = self.split
+        if self.loader is None:
+            for idx in batches:
+                images = split.images[idx]  # type: ignore[attr-defined]
+                yield (images.pin_memory() if self.pin_memory else images), split.batch_meta(idx)
+            return
+        self.sampler.batches = [b.tolist() for b in batches]
+        for idx, images in zip(batches, self.loader, strict=True):
+            yield images, split.batch_meta(idx)
+
+
 def iterate(
     split: Split,
     batches: Sequence[torch.Tensor],
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
-    """Yield (images in their stored dtype, meta) on the CPU for each index batch; meta as ``Split.batch_meta``."""
-    if isinstance(split, TensorImages):
-        for idx in batches:
-            images = split.images[idx]
-            yield (images.pin_memory() if pin_memory else images), split.batch_meta(idx)
-        return
-    loader = DataLoader(
-        split,
-        batch_sampler=[b.tolist() for b in batches],
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        persistent_workers=False,
-        # its own generator: creating the iterator must not draw from the global RNG, or a resumed run's
-        # task randomness would differ from an uninterrupted run's
-        generator=torch.Generator().manual_seed(0),
-        collate_fn=stack_images,
-    )
-    for idx, images in zip(batches, loader, strict=True):
-        yield images, split.batch_meta(idx)
+    """One pass of ``BatchReader`` over ``batches``."""
+    yield from BatchReader(split, num_workers, pin_memory)(batches)
 
 
 class Normalizer:

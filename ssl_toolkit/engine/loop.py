@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from pretext.base import EpochContext, PretextTask
 from ssl_toolkit import atomic
-from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch, epoch_order, iterate
+from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch, epoch_order
+from ssl_toolkit.data.loader import BatchReader, auto_workers
 from ssl_toolkit.engine import checkpoint, distributed
 from ssl_toolkit.engine.collapse import CollapseMonitor
 from ssl_toolkit.engine.distributed import World
@@ -177,6 +178,8 @@ def train(
     normalize = Normalizer.for_data(data, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
+    workers = auto_workers(device, world.size) if num_workers < 0 else num_workers
+    read = BatchReader(data.train, workers, pin)  # one loader, its workers kept across epochs
     monitor = CollapseMonitor(data, normalize, device) if main else None
     for name, content in task.run_files().items() if main else ():
         atomic.write(run_dir / name, content)
@@ -195,7 +198,7 @@ def train(
     )
     while step < end and epoch < epochs:
         order = [distributed.shard(b, world) for b in epoch_order(len(data.train), batch_size, seed, epoch, min_last)]
-        for images, batch_meta in iterate(data.train, order[batch:], num_workers, pin):
+        for images, batch_meta in read(order[batch:]):
             if step >= end:
                 break
             factor = lr_factor[step]

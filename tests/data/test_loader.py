@@ -1,0 +1,54 @@
+"""The batch reader: file-backed splits through one DataLoader whose workers stay up between epochs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from ssl_toolkit.data import DataOptions, epoch_order, load_data
+from ssl_toolkit.data.loader import BatchReader, auto_workers
+from ssl_toolkit.data.splits import LazyImages
+from ssl_toolkit.weights import state_equal
+from tests.data.geotiffs import chip_at
+
+
+def chips(root: Path, count: int = 24) -> Path:
+    for i in range(count):
+        chip_at(root / ("a" if i % 2 else "b") / f"{i}.tif", 48.0 + 0.01 * i, 9.0, "EPSG:32632", seed=i)
+    return root
+
+
+def test_workers_give_the_same_batches_and_persist_across_epochs(tmp_path: Path) -> None:
+    data = load_data(str(chips(tmp_path / "chips")), DataOptions())
+    assert isinstance(data.train, LazyImages)
+    plain, workers = BatchReader(data.train), BatchReader(data.train, num_workers=2, prefetch=2)
+    pids = []
+    for epoch in range(2):
+        order = epoch_order(len(data.train), 5, seed=1, epoch=epoch)
+        for (a, meta_a), (b, meta_b) in zip(plain(order), workers(order), strict=True):
+            assert torch.equal(a, b) and torch.equal(meta_a["label"], meta_b["label"])
+        pids.append(sorted(w.pid for w in workers.loader._iterator._workers))
+    assert len(pids[0]) == 2 and pids[0] == pids[1]  # the same worker processes served both epochs
+    # a pass stopped early (--max-steps) leaves the reader usable
+    first = next(iter(workers(order)))[0]
+    assert torch.equal(first, next(iter(plain(order)))[0])
+    assert [len(x) for x, _ in workers(order)] == [len(b) for b in order]
+
+
+def test_a_run_with_loader_workers_ends_with_the_weights_of_one_without(ssl, tmp_path: Path) -> None:
+    root = chips(tmp_path / "chips")
+    args = ["--data", root, "train.batch_size=6", "train.epochs=2", "--backbone", "mnist_net", "backbone.img_size=16"]
+    assert ssl("pretrain", "--task", "rotation", "--out", tmp_path / "w0", "data.num_workers=0", *args)[0] == 0
+    assert ssl("pretrain", "--task", "rotation", "--out", tmp_path / "w2", "data.num_workers=2", *args)[0] == 0
+    a, b = (load_file(str(tmp_path / r / "backbone.safetensors")) for r in ("w0", "w2"))
+    assert state_equal(a, b)
+
+
+def test_auto_workers_are_sized_from_the_cores() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert auto_workers(torch.device("cuda"), 1) == min(8, cores - 1)
+    assert auto_workers(torch.device("cuda"), cores) == 0  # one core per process: the loop keeps it
+    assert auto_workers(torch.device("cpu"), 1) == min(4, cores // 4)
