@@ -280,8 +280,9 @@ class GAN(PretextTask):
             self._snapshot = self._state(ctx)
         try:
             out = self._alternate(images, meta, ctx)
-            if self.collapse_below > 0 and float(out["d_loss"]) < self.collapse_below:
-                raise NonFiniteLoss(f"discriminator loss {float(out['d_loss']):.2e} below {self.collapse_below}")
+            d_loss = ctx.mean_over_ranks(out["d_loss"]) if self.collapse_below > 0 else 0.0  # all ranks decide alike
+            if self.collapse_below > 0 and d_loss < self.collapse_below:
+                raise NonFiniteLoss(f"discriminator loss {d_loss:.2e} below {self.collapse_below}")
             return {**out, "rollback": torch.tensor(0.0)}
         except NonFiniteLoss as e:
             if self.rollbacks_used >= self.rollback:

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from ssl_toolkit.engine.distributed import World, all_finite
+from ssl_toolkit.engine.distributed import World, all_finite, mean_over_ranks
 
 
 class NonFiniteLoss(RuntimeError):
@@ -49,6 +49,10 @@ class StepContext:
     def forward(self, *args: object, **kwargs: object) -> dict[str, torch.Tensor]:
         with self.autocast():
             return self.model(*args, **kwargs)
+
+    def mean_over_ranks(self, value: torch.Tensor) -> float:
+        """``value`` averaged over the ranks (itself in one process): for decisions every rank must share."""
+        return mean_over_ranks({"value": float(value)}, self.world)["value"]
 
     def step(self, loss: torch.Tensor, group: str = "main") -> None:
         if not all_finite(loss, self.world):  # every rank agrees, so all stop or none

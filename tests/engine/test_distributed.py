@@ -108,7 +108,8 @@ def test_resuming_with_another_process_count_is_refused(ssl, two_process_run: Pa
 
 def test_gan_with_two_optimizers_under_ddp(tmp_path: Path) -> None:
     """The GAN's alternating discriminator and generator steps (each a forward through DDP that leaves the
-    other network unused) keep the replicas identical."""
+    other network unused) keep the replicas identical; its collapse check (rollback) is decided on the loss
+    averaged over the ranks, so every rank takes the same branch."""
     run = tmp_path / "gan"
     torchrun(
         "pretrain",
@@ -121,11 +122,15 @@ def test_gan_with_two_optimizers_under_ddp(tmp_path: Path) -> None:
         "data.subset=64",
         "train.batch_size=16",
         "train.log_every=1",
+        "task.rollback=1",
+        "task.collapse_below=1e-9",
     )
     record = json.loads((run / "distributed.json").read_text())
     assert record["ranks_agree"] and len(set(record["weights_digests"])) == 1
     logged = losses(run)
     assert len(logged) == 3 and all(math.isfinite(v) for v in logged)  # rank 0 logs each step once
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["rollback"] for r in steps if r["kind"] == "step"] == [0.0, 0.0, 0.0]
 
 
 def test_global_batches_are_split_into_contiguous_shards_that_cover_each_batch_once() -> None:
