@@ -67,3 +67,18 @@ def test_corrupt_or_foreign_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     torch.save({"weights": torch.ones(1)}, tmp_path / "foreign.pt")
     with pytest.raises(UserError, match="not an ssl-toolkit checkpoint"):
         checkpoint.load(tmp_path / "foreign.pt")
+
+
+def test_channels_last_trains_the_same_model(ssl, tmp_path: Path, image_folder: Path) -> None:
+    """NHWC weights and batches change the memory order, not the maths: the same weights to float rounding.
+    (Textured images and a ResNet: on MNIST's constant background, rounding moves whole regions across ReLU
+    kinks, and mnist_net's dropout draws its masks in memory order.)"""
+    from safetensors.torch import load_file
+
+    args = ["--task", "rotation", "--backbone", "resnet18", "--data", image_folder, "--max-steps", 2]
+    args += ["train.batch_size=8", "optim.name=sgd", "optim.lr=0.01"]
+    assert ssl("pretrain", *args, "--out", tmp_path / "nchw")[0] == 0
+    assert ssl("pretrain", *args, "--out", tmp_path / "nhwc", "train.channels_last=true")[0] == 0
+    a, b = (load_file(str(tmp_path / r / "backbone.safetensors")) for r in ("nchw", "nhwc"))
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-4
