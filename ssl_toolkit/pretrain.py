@@ -176,6 +176,7 @@ def _pretrain(
         seed_everything(train_cfg["seed"] + 1_000_003 * world.rank)  # each rank its own task randomness
     if world.main:
         write_run_files(config, data, run_dir)
+    distributed.barrier(world)  # the run folder is written before any rank goes on
     summary = train(
         task,
         data,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -22,12 +21,11 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
     assert [p.name for p in target.parent.iterdir()] == ["metrics.json"]
 
 
-def test_written_files_follow_the_umask_like_open(tmp_path: Path) -> None:
-    before = os.umask(0o022)
-    try:
-        atomic.write_text(tmp_path / "a.txt", "x")
-        (tmp_path / "b.txt").write_text("x")
-    finally:
-        os.umask(before)
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    atomic.write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
     mode = stat.S_IMODE((tmp_path / "a.txt").stat().st_mode)
-    assert mode == stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o644
+    assert mode == stat.S_IMODE((tmp_path / "b.txt").stat().st_mode)
+    monkeypatch.setattr(atomic, "UMASK", 0o022)  # the usual umask; mkstemp alone would give 0o600
+    atomic.write_text(tmp_path / "c.txt", "x")
+    assert stat.S_IMODE((tmp_path / "c.txt").stat().st_mode) == 0o644

@@ -7,12 +7,14 @@ world is one process and nothing here does anything.
 - ``train.batch_size`` is the global batch: every global batch of the seeded epoch order is cut into one
   contiguous shard per rank (a distributed sampler without sampler state, so resuming needs none), and DDP
   averages the gradients, so N processes take the same steps as one process would.
-- gloo on CPU, nccl on CUDA (each rank on ``cuda:LOCAL_RANK``).
+- gloo on CPU, nccl on CUDA (each rank on ``cuda:LOCAL_RANK``); collectives wait up to
+  ``$SSL_DIST_TIMEOUT_MINUTES`` (default 60) for a rank.
 - Rank 0 alone writes logs, checkpoints, plots and weights; logged losses are averaged over ranks.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 from dataclasses import dataclass
@@ -69,8 +71,18 @@ def start(world: World, device: torch.device) -> torch.device:
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # rank 0 works alone at epoch ends (pictures, a GAN's judge) while the others wait in a collective
+        minutes = float(os.environ.get("SSL_DIST_TIMEOUT_MINUTES", 60))
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(minutes=minutes)
+        )
     return device
+
+
+def barrier(world: World) -> None:
+    """Wait until every rank gets here (nothing in a world of one)."""
+    if world.distributed:
+        dist.barrier()
 
 
 def stop() -> None:

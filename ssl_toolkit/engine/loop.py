@@ -70,13 +70,23 @@ def train(
     ``channels_last``: weights and input batches in NHWC memory order (faster convolutions on recent GPUs);
     ``compile_model``: the step's forward through ``torch.compile``."""
     world = world or World()
-    if batch_size < world.size:
-        raise UserError(f"train.batch_size {batch_size} is smaller than the {world.size} processes; each needs a share")
+    if batch_size < 2 * world.size or len(data.train) < 2 * world.size:
+        raise UserError(
+            f"train.batch_size {batch_size} and {len(data.train)} training images: {world.size} processes need "
+            f"at least {2 * world.size} of each (two samples per process)"
+        )
     ckpt_dir = run_dir / "checkpoints"
     main = world.main
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     task.to(device, memory_format=memory_format)
+    normalize = Normalizer.for_data(data, device)
+    if main:  # before any wrapping: a synchronised batch norm would wait for ranks that draw nothing
+        for name, content in task.run_files().items():
+            atomic.write(run_dir / name, content)
+        if not (run_dir / "plots" / "examples.png").exists():
+            title = f"{type(task).__name__}: training examples"
+            draw_examples(task, data, normalize, device, seed, run_dir / "plots" / "examples.png", title)
     model = distributed.wrap(task, world, device, sync_batchnorm)
     if compile_model:
         model = torch.compile(model)
@@ -175,17 +185,11 @@ def train(
             }
         )
 
-    normalize = Normalizer.for_data(data, device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     pin = device.type == "cuda"
     workers = auto_workers(device, world.size) if num_workers < 0 else num_workers
     read = BatchReader(data.train, workers, pin)  # one loader, its workers kept across epochs
     monitor = CollapseMonitor(data, normalize, device) if main else None
-    for name, content in task.run_files().items() if main else ():
-        atomic.write(run_dir / name, content)
-    if main and not (run_dir / "plots" / "examples.png").exists():
-        title = f"{type(task).__name__}: training examples"
-        draw_examples(task, data, normalize, device, seed, run_dir / "plots" / "examples.png", title)
     task.train()
     t_start, saved_at, first = time.time(), -1, True
     # disable=None: a bar on a terminal, none in logs (CI)
@@ -197,10 +201,14 @@ def train(
         disable=True if not main else None if show_progress is None else not show_progress,
     )
     while step < end and epoch < epochs:
-        order = [distributed.shard(b, world) for b in epoch_order(len(data.train), batch_size, seed, epoch, min_last)]
+        batches = epoch_order(len(data.train), batch_size, seed, epoch, min_last)
+        order = [distributed.shard(b, world) for b in batches]
+        # uneven shards: each rank's loss weighted by its share, so DDP's average is the mean over the batch
+        shares = [len(part) * world.size / len(b) for part, b in zip(order, batches)]
         for images, batch_meta in read(order[batch:]):
             if step >= end:
                 break
+            ctx.loss_scale = shares[batch]
             factor = lr_factor[step]
             for opt in optimizers.values():
                 for group in opt.param_groups:
@@ -217,6 +225,8 @@ def train(
                 if first:  # the first step checks that task and data fit together
                     raise UserError(f"task cannot use this data: {e}") from None
                 raise
+            if ctx.loss_scale != 1.0:  # weighted by the shard's share: the mean over ranks is the batch's mean
+                out = {k: v * ctx.loss_scale for k, v in out.items()}
             step, batch, first = step + 1, batch + 1, False
             window.add(out)
             epoch_means.add(out)

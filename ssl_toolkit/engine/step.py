@@ -40,6 +40,7 @@ class StepContext:
         self._autocast = precision == "bf16"
         self._device_type = device.type
         self.steps_taken: dict[str, int] = dict.fromkeys(optimizers, 0)
+        self.loss_scale = 1.0  # this rank's share of the global batch x ranks (1 in one process)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self._autocast:
@@ -59,7 +60,7 @@ class StepContext:
             raise NonFiniteLoss(f"loss for optimizer '{group}' is {loss.item()}")
         optimizer = self.optimizers[group]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * self.loss_scale if self.loss_scale != 1.0 else loss).backward()
         if self.grad_clip is not None and not math.isinf(self.grad_clip):
             params = [p for g in optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)

@@ -33,12 +33,11 @@ SETTINGS = [
     "--backbone",
     "resnet18",
     "backbone.norm=layer",
-    "train.batch_size=16",  # 8 per rank, each image in 4 rotations
+    "train.batch_size=15",  # shards of 8 and 7 (each rank's loss weighted by its share), each image in 4 rotations
     "optim.name=sgd",
     "optim.lr=0.05",
     "train.log_every=1",
 ]
-DETERMINISTIC: list[object] = []  # SETTINGS and the image folder, set by the module fixture
 
 
 def torchrun(*args: object, nproc: int = 2) -> subprocess.CompletedProcess:
@@ -56,13 +55,18 @@ def flat(path: Path) -> torch.Tensor:
     return torch.cat([weights[k].flatten() for k in sorted(weights)])
 
 
+def records(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"} for line in lines]
+
+
 def losses(run: Path) -> list[float]:
     lines = (run / "metrics.jsonl").read_text().splitlines()
     return [r["loss"] for r in map(json.loads, lines) if r["kind"] == "step"]
 
 
 def textured_images(root: Path) -> Path:
-    """ROOT/<class>/<n>.png: 3 classes x 32 noisy RGB images of 16x16 (76 training images: 5 steps of 16)."""
+    """ROOT/<class>/<n>.png: 3 classes x 32 noisy RGB images of 16x16 (76 training images: 5 steps of 15)."""
     rng = np.random.default_rng(0)
     for c, name in enumerate(["red", "green", "blue"]):
         (root / name).mkdir(parents=True)
@@ -74,26 +78,34 @@ def textured_images(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ddp")
-    DETERMINISTIC[:] = [*SETTINGS, "--data", textured_images(folder / "images")]
-    run = folder / "run"
-    done = torchrun("pretrain", *DETERMINISTIC, "--max-steps", 5, "--out", run)
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return textured_images(tmp_path_factory.mktemp("ddp") / "images")
+
+
+@pytest.fixture(scope="module")
+def deterministic(images: Path) -> list[object]:
+    return [*SETTINGS, "--data", images]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory: pytest.TempPathFactory, deterministic: list[object]) -> Path:
+    run = tmp_path_factory.mktemp("ddp-run") / "run"
+    done = torchrun("pretrain", *deterministic, "--max-steps", 5, "--out", run)
     assert done.stdout.count("pretrained rotation") == 1  # rank 0 alone reports
     return run
 
 
 def test_two_processes_agree_and_equal_one_process_with_the_same_global_batch(
-    ssl, tmp_path: Path, two_process_run: Path
+    ssl, tmp_path: Path, two_process_run: Path, deterministic: list[object]
 ) -> None:
     record = json.loads((two_process_run / "distributed.json").read_text())
     assert record["world_size"] == 2 and record["ranks_agree"]
     assert len(set(record["weights_digests"])) == 1 and len(record["weights_digests"]) == 2
 
     single, half = tmp_path / "single", tmp_path / "half"
-    assert ssl("pretrain", *DETERMINISTIC, "--max-steps", 5, "--out", single, "train.device=cpu")[0] == 0
+    assert ssl("pretrain", *deterministic, "--max-steps", 5, "--out", single, "train.device=cpu")[0] == 0
     # a contrast: one process on half the global batch (what a rank would do without averaged gradients)
-    assert ssl("pretrain", *DETERMINISTIC, "--max-steps", 5, "--out", half, "train.batch_size=8")[0] == 0
+    assert ssl("pretrain", *deterministic, "--max-steps", 5, "--out", half, "train.batch_size=8")[0] == 0
     ddp, one, alone = (flat(run / "backbone.safetensors") for run in (two_process_run, single, half))
     assert (ddp - one).abs().max() < 1e-5  # measured 1.8e-7
     assert (alone - one).abs().max() > 1e-3
@@ -102,15 +114,22 @@ def test_two_processes_agree_and_equal_one_process_with_the_same_global_batch(
     assert not (single / "distributed.json").exists()
 
 
-def test_a_distributed_run_resumes_to_the_same_weights(tmp_path: Path, two_process_run: Path) -> None:
-    parts = tmp_path / "parts"
-    torchrun("pretrain", *DETERMINISTIC, "--max-steps", 2, "--out", parts)
+def test_a_distributed_run_resumes_to_the_same_weights_and_records(tmp_path: Path, images: Path) -> None:
+    """Random rotations (each rank draws its own), a log window open at the stop: the resumed run must restore
+    every rank's random state and metric windows to match the uninterrupted run record for record."""
+    args = [*SETTINGS, "--data", images, "task.all_rotations=false", "train.log_every=2", "train.epochs=2"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    torchrun("pretrain", *args, "--out", whole)
+    torchrun("pretrain", *args, "--max-steps", 3, "--out", parts)
     state = torch.load(parts / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
     assert state["world_size"] == 2 and len(state["ranks"]) == 2  # every rank's RNG and metric windows
-    torchrun("pretrain", "--resume", "--max-steps", 5, "--out", parts)
-    a = load_file(str(two_process_run / "backbone.safetensors"))
-    assert state_equal(a, load_file(str(parts / "backbone.safetensors")))
-    assert losses(parts) == losses(two_process_run)
+    assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])
+    torchrun("pretrain", "--resume", "--out", parts)
+    assert state_equal(load_file(str(whole / "backbone.safetensors")), load_file(str(parts / "backbone.safetensors")))
+    interrupted = [r for r in records(parts) if r["step"] != 3]  # less the partial window shown at the stop
+    assert interrupted == records(whole)
+    # 2 epochs of 5 steps: log steps 2, 4, 6, 8, 10, the first epoch's last step 5, and 2 epoch records
+    assert [r["step"] for r in records(whole) if r["kind"] == "step"] == [2, 4, 5, 6, 8, 10]
 
 
 def test_resuming_with_another_process_count_is_refused(ssl, two_process_run: Path, tmp_path: Path) -> None:
@@ -122,31 +141,20 @@ def test_resuming_with_another_process_count_is_refused(ssl, two_process_run: Pa
     assert code == 2 and "written by 2 process(es)" in err and "--nproc-per-node 2" in err
 
 
-def test_gan_with_two_optimizers_under_ddp(tmp_path: Path) -> None:
+@pytest.mark.parametrize("collapse_below", [1e-9, 100.0], ids=["trains", "rolls-back"])
+def test_gan_with_two_optimizers_under_ddp(tmp_path: Path, collapse_below: float) -> None:
     """The GAN's alternating discriminator and generator steps (each a forward through DDP that leaves the
     other network unused) keep the replicas identical; its collapse check (rollback) is decided on the loss
-    averaged over the ranks, so every rank takes the same branch."""
+    averaged over the ranks, so every rank takes the same branch: never (1e-9) or at every step (100)."""
     run = tmp_path / "gan"
-    torchrun(
-        "pretrain",
-        "--task",
-        "gan",
-        "--max-steps",
-        3,
-        "--out",
-        run,
-        "data.subset=64",
-        "train.batch_size=16",
-        "train.log_every=1",
-        "task.rollback=1",
-        "task.collapse_below=1e-9",
-    )
+    args = ["--task", "gan", "--max-steps", 3, "--out", run, "data.subset=64", "train.batch_size=16"]
+    torchrun("pretrain", *args, "train.log_every=1", "task.rollback=3", f"task.collapse_below={collapse_below}")
     record = json.loads((run / "distributed.json").read_text())
     assert record["ranks_agree"] and len(set(record["weights_digests"])) == 1
-    logged = losses(run)
-    assert len(logged) == 3 and all(math.isfinite(v) for v in logged)  # rank 0 logs each step once
-    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["rollback"] for r in steps if r["kind"] == "step"] == [0.0, 0.0, 0.0]
+    steps = [r for r in records(run) if r["kind"] == "step"]
+    rolled_back = collapse_below > 1
+    assert [r["rollback"] for r in steps] == [float(rolled_back)] * 3  # rank 0 logs each step once
+    assert rolled_back or all(math.isfinite(r["loss"]) for r in steps)
 
 
 def test_global_batches_are_split_into_contiguous_shards_that_cover_each_batch_once() -> None:
