@@ -96,7 +96,8 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
                 cells.append("-")
                 continue
             mean, std = mean_std(values)
-            text = f"{mean:.2f} ± {std:.2f} (n={len(values)})"
+            # one seed has no spread to show
+            text = f"{mean:.2f} ± {std:.2f} (n={len(values)})" if len(values) > 1 else f"{mean:.2f} (n=1)"
             cells.append(
                 f"**{text}**" if best[(dataset, probe)] is not None and mean == best[(dataset, probe)] else text
             )
