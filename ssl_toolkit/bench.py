@@ -142,7 +142,10 @@ def check_unchanged(cell: Cell, out: Path) -> None:
         return
     saved = cfg.flatten(cfg.load_yaml(folder / "config.yaml"))
     wanted = cfg.flatten(cell.config)
-    changed = sorted(k for k in wanted if k != "train.device" and saved.get(k) != wanted[k])
+    # keys that only say how a run is carried out do not count, nor keys added to the toolkit after the run
+    # was made, when the suite leaves them at their default
+    added = {k for k in wanted if k not in saved and k in cfg.SCHEMA and wanted[k] == cfg.SCHEMA[k].default}
+    changed = sorted(k for k in wanted if k not in cfg.RUN_ONLY_KEYS | added and saved.get(k) != wanted[k])
     if changed:
         raise UserError(
             f"{folder} was run with {changed[0]}={saved.get(changed[0])!r} but the suite now gives "

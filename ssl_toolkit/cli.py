@@ -30,14 +30,7 @@ def cmd_tasks(args: argparse.Namespace) -> None:
 
 
 # keys that may change when a run is resumed; anything else would make the checkpoint mean something else
-RESUMABLE_KEYS = {
-    "train.max_steps",
-    "train.epochs",
-    "train.log_every",
-    "train.checkpoint_every",
-    "train.device",
-    "data.num_workers",
-}
+RESUMABLE_KEYS = cfg.RUN_ONLY_KEYS | {"train.max_steps", "train.epochs"}
 
 
 def check_resume_overrides(saved: dict, new: dict, overrides: list[tuple[str, object]]) -> None:

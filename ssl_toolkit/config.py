@@ -70,6 +70,9 @@ SCHEMA: dict[str, Key] = {
     "train.compile": Key(bool, False),
 }
 
+# keys that change how a run is carried out or logged, not what it computes
+RUN_ONLY_KEYS = frozenset({"train.device", "train.log_every", "train.checkpoint_every", "data.num_workers"})
+
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file (safe loader); a missing or malformed file is a UserError."""

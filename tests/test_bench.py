@@ -74,6 +74,11 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path: P
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 3 * 2
     probe_record = json.loads((second / "probes" / "knn" / "probe.json").read_text())
     assert probe_record["test_size"] <= 120  # the dataset entry's data.subset reaches the probes (not 10,000)
+    # how a run is carried out (loader workers) is no change, nor a key the toolkit gained after the run
+    suite.write_text(TINY_SUITE.replace("train.max_steps: 2}", "train.max_steps: 2, data.num_workers: 0}"))
+    saved = (first / "config.yaml").read_text()
+    (first / "config.yaml").write_text("\n".join(x for x in saved.splitlines() if "compile" not in x) + "\n")
+    assert bench(suite, out, "cpu", progress=lines.append)["skipped"] == 3
     suite.write_text(TINY_SUITE.replace("train.max_steps: 2", "train.max_steps: 3"))
     with pytest.raises(UserError, match="train.max_steps=2 but the suite now gives 3"):
         bench(suite, out, "cpu", progress=lines.append)
