@@ -5,6 +5,9 @@
    step, through the engine's ``StepContext``) against a plain step of the backbone alone (backbone + linear
    head + cross-entropy, forward, backward, the same optimizer) at the same batch and input size; the ratio;
    peak memory (CUDA: ``max_memory_allocated``; CPU: the process's peak RSS, each row in a fresh process).
+   Patch tasks feed the backbone other inputs than the image (context: two small patches; jigsaw: nine
+   tiles, whose deep feature maps round up to more work than one image's), so a second ratio compares the
+   step with the same plain step on the task's own inputs: what the task adds (input building, heads, loss).
    Rotation shows one rotation per image (``task.all_rotations=false``, the images per step of the other
    tasks); with all four it feeds the backbone 4x the images by design.
 2. Epoch time of ``rotation`` at 1x, 2x and 4x the number of training tiles (whole ``pretrain`` runs of one
@@ -95,14 +98,15 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
     meta = {k: v.to(device) for k, v in meta.items()} | {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     optim = config["optim"]
 
-    if task == BACKBONE_ONLY:
+    def plain_step(inputs: torch.Tensor):
+        """Backbone + linear head + cross-entropy on ``inputs``, the same optimizer, through StepContext."""
         from ssl_toolkit.pretrain import build_backbone
 
         backbone = build_backbone(config["backbone"], data)
         model = nn.Sequential(backbone, nn.Linear(backbone.num_features, 10)).to(device, memory_format=memory_format)
         params = list(model.parameters())
         opt = build_optimizer(optim["name"], params, optim["lr"], optim["weight_decay"], optim["momentum"])
-        labels = torch.randint(0, 10, (len(images),), device=device)
+        labels = torch.randint(0, 10, (len(inputs),), device=device)
 
         class Plain(nn.Module):
             def forward(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -112,7 +116,13 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
         ctx = StepContext(forward, {"main": opt}, device, args.precision)
 
         def step() -> None:
-            ctx.step(ctx.forward(images, labels)["loss"])
+            ctx.step(ctx.forward(inputs, labels)["loss"])
+
+        return step
+
+    own_inputs = None
+    if task == BACKBONE_ONLY:
+        step = plain_step(images)
     else:
         module = build_task(config, data).to(device, memory_format=memory_format)
         optimizers = {
@@ -125,6 +135,28 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
         def step() -> None:
             module.training_step(images, meta, ctx)
 
+        if hasattr(module, "build_inputs"):
+            with torch.no_grad():
+                own_inputs = task_inputs(module.build_inputs(images, meta))
+
+    seconds = timed(step, args, device)
+    record = {"task": task, "images_per_s": len(images) / seconds, "peak_mb": peak_memory_mb(device)}
+    if own_inputs is not None:  # the plain step on what the task feeds its backbone, per source image
+        record["own_inputs_images_per_s"] = len(images) / timed(plain_step(own_inputs), args, device)
+    return record | {
+        "device": str(device),
+        "task_input_shape": list(own_inputs.shape) if own_inputs is not None else None,
+    }
+
+
+def task_inputs(built) -> torch.Tensor:
+    """The backbone's inputs from a task's ``build_inputs``: (N, C, h, w), patches or tiles flattened."""
+    x = built["tiles"] if isinstance(built, dict) else built[0]
+    return x.flatten(0, 1) if x.ndim == 5 else x
+
+
+def timed(step, args: argparse.Namespace, device: torch.device) -> float:
+    """Seconds per call of ``step`` after ``args.warmup`` calls, over ``args.steps`` calls."""
     for _ in range(args.warmup):
         step()
     sync(device)
@@ -134,9 +166,7 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
     for _ in range(args.steps):
         step()
     sync(device)
-    seconds = (time.perf_counter() - t0) / args.steps
-    rate = len(images) / seconds
-    return {"task": task, "images_per_s": rate, "peak_mb": peak_memory_mb(device), "device": str(device)}
+    return (time.perf_counter() - t0) / args.steps
 
 
 def measure_epoch(tiles: int, args: argparse.Namespace) -> dict:
@@ -200,12 +230,18 @@ def main() -> None:
     settings += ", torch.compile" if args.compile else ""
     base = in_fresh_process("row", BACKBONE_ONLY, args)
     print(f"1) full training step vs backbone forward+backward ({settings}, {base['device']})")
-    print(f"{'task':<16}{'images/s':>10}{'vs backbone':>13}{'peak MB':>10}")
-    print(f"{BACKBONE_ONLY:<16}{base['images_per_s']:>10.1f}{'1.00x':>13}{base['peak_mb']:>10.0f}")
+    print(f"{'task':<16}{'images/s':>10}{'vs backbone':>13}{'vs own inputs':>15}{'peak MB':>10}  backbone input")
+    print(f"{BACKBONE_ONLY:<16}{base['images_per_s']:>10.1f}{'1.00x':>13}{'-':>15}{base['peak_mb']:>10.0f}")
     for task in args.tasks.split(","):
         row = in_fresh_process("row", task, args)
         ratio = row["images_per_s"] / base["images_per_s"]
-        print(f"{task:<16}{row['images_per_s']:>10.1f}{ratio:>12.2f}x{row['peak_mb']:>10.0f}", flush=True)
+        own = row.get("own_inputs_images_per_s")
+        own_text = f"{row['images_per_s'] / own:.2f}x" if own else "-"
+        shape = "x".join(map(str, row["task_input_shape"])) if row["task_input_shape"] else "(its own)"
+        print(
+            f"{task:<16}{row['images_per_s']:>10.1f}{ratio:>12.2f}x{own_text:>15}{row['peak_mb']:>10.0f}  {shape}",
+            flush=True,
+        )
     if args.scale:
         print(f"\n2) one epoch of rotation at 1x, 2x, 4x tiles ({settings})")
         print(f"{'tiles':>8}{'steps':>7}{'seconds':>10}{'s per step':>12}{'vs 1x per tile':>16}{'peak MB':>10}")
