@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from task_inputs import flatten_inputs  # the sibling benchmark's; this script's folder is on sys.path
 
 TASKS = {  # task -> config overrides: the settings of the EuroSAT bench suite
     "rotation": {"task.all_rotations": False},
@@ -137,7 +138,7 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
 
         if hasattr(module, "build_inputs"):
             with torch.no_grad():
-                own_inputs = task_inputs(module.build_inputs(images, meta))
+                own_inputs = flatten_inputs(module.build_inputs(images, meta))
 
     seconds = timed(step, args, device)
     record = {"task": task, "images_per_s": len(images) / seconds, "peak_mb": peak_memory_mb(device)}
@@ -147,12 +148,6 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
         "device": str(device),
         "task_input_shape": list(own_inputs.shape) if own_inputs is not None else None,
     }
-
-
-def task_inputs(built) -> torch.Tensor:
-    """The backbone's inputs from a task's ``build_inputs``: (N, C, h, w), patches or tiles flattened."""
-    x = built["tiles"] if isinstance(built, dict) else built[0]
-    return x.flatten(0, 1) if x.ndim == 5 else x
 
 
 def timed(step, args: argparse.Namespace, device: torch.device) -> float:

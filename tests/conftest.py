@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ssl_toolkit.cli import main
+from tests.images import colour_images
 
 
 @pytest.fixture(autouse=True)
@@ -26,15 +25,7 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """ROOT/<class>/<n>.png: 3 classes x 12 RGB images of 16x16, each class a different dominant colour."""
-    root = tmp_path / "images"
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(["red", "green", "blue"]):
-        (root / name).mkdir(parents=True)
-        for i in range(12):
-            pixels = rng.integers(0, 80, size=(16, 16, 3), dtype=np.uint8)
-            pixels[..., c] = 200
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
+    return colour_images(tmp_path / "images", 12)
 
 
 @pytest.fixture

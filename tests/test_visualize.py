@@ -15,6 +15,7 @@ from probes.fgsm import fgsm_predictions, gradient_sign, perturb
 from probes.linear import LinearFit
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.visualize import add_parser, visualize
+from tests.data.geotiffs import two_class_chips
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PICTURES = ("activation_max_units.png", "activation_max_classes.png", "neighbours.png", "tsne.png", "fgsm_examples.png")
@@ -131,21 +132,13 @@ def test_visualize_names_bad_values(ssl, tmp_path: Path) -> None:
         run_visualize(tmp_path / "nothing")
 
 
-def _write_chips(root: Path, count: int) -> None:
-    """Two classes of 4-band uint16 GeoTIFF chips, 16x16."""
-    from tests.data.geotiffs import chip_at
-
-    for i in range(count):
-        chip_at(root / ("a" if i % 2 else "b") / f"{i}.tif", 48.0 + 0.01 * i, 9.0, "EPSG:32632", bands=4, seed=i)
-
-
 @pytest.mark.parametrize("kind", ["rgb", "4-band"])
 def test_visualize_colour_and_multiband_data(ssl, tmp_path: Path, image_folder: Path, kind: str) -> None:
     if kind == "rgb":
         data, chans = image_folder, 3
     else:
         data, chans = tmp_path / "chips", 4
-        _write_chips(data, 30)
+        two_class_chips(data, 30)
     run = tiny_run(ssl, tmp_path / "run", "--data", data, "train.batch_size=8")
     record = run_visualize(run, samples=50, eps=[0, 0.05], overrides=OVERRIDES, out_dir=tmp_path / "pictures")
     assert record["channels"] == chans

@@ -99,8 +99,8 @@ def wrap(task: nn.Module, world: World, device: torch.device, sync_batchnorm: bo
     """The model the step context calls: the task itself, or its DDP wrapper. DDP broadcasts rank 0's weights
     and buffers, so every rank starts from the same model. Learners with several optimizers (a GAN's
     discriminator step leaves the generator unused) let DDP look for parameters a forward did not use."""
-    if sync_batchnorm and not world.distributed:
-        return task
+    if not world.distributed:
+        return task  # nothing to synchronise either
     if sync_batchnorm:
         if device.type != "cuda":
             raise UserError(
@@ -108,8 +108,6 @@ def wrap(task: nn.Module, world: World, device: torch.device, sync_batchnorm: bo
                 "backbone.norm=layer, which does not depend on the batch"
             )
         task = convert_sync_batchnorm(task)
-    if not world.distributed:
-        return task
     from torch.nn.parallel import DistributedDataParallel
 
     several = len(task.optimizer_groups()) > 1

@@ -114,7 +114,8 @@ def train(
             for name, opt in optimizers.items():
                 opt.load_state_dict(state["optimizers"][name])
             step, epoch, batch = int(state["step"]), int(state["epoch"]), int(state["batch"])
-            ranks = state.get("ranks", [state])  # one entry per rank: RNG states and open metric windows
+            # one entry per rank: RNG states and open metric windows (checkpoints before DDP: at the top level)
+            ranks = state.get("ranks", [state])
             if len(ranks) != world.size:
                 raise UserError(
                     f"{last} was written by {len(ranks)} process(es); resume it with as many "
@@ -142,7 +143,6 @@ def train(
             "step": step,
             "epoch": epoch,
             "batch": batch,
-            **mine,
             "steps_taken": dict(ctx.steps_taken),
             "world_size": world.size,
             "ranks": ranks,

@@ -51,6 +51,13 @@ def chip_at(path: Path, lat: float, lon: float, crs: str, size: int = 16, bands:
     write_tif(path, data, crs, transform, **kw)
 
 
+def two_class_chips(root: Path, count: int) -> Path:
+    """ROOT/{a,b}/<n>.tif: ``count`` 4-band uint16 chips of 16x16 in one UTM zone, alternating classes."""
+    for i in range(count):
+        chip_at(root / ("a" if i % 2 else "b") / f"{i}.tif", 48.0 + 0.01 * i, 9.0, "EPSG:32632", seed=i)
+    return root
+
+
 # (class, lat, lon, crs): two UTM zones and a geographic CRS in one dataset
 CHIPS = [
     ("field", 48.10, 9.20, "EPSG:32632"),

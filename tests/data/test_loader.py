@@ -12,17 +12,11 @@ from ssl_toolkit.data import DataOptions, epoch_order, load_data
 from ssl_toolkit.data.loader import BatchReader, auto_workers
 from ssl_toolkit.data.splits import LazyImages
 from ssl_toolkit.weights import state_equal
-from tests.data.geotiffs import chip_at
-
-
-def chips(root: Path, count: int = 24) -> Path:
-    for i in range(count):
-        chip_at(root / ("a" if i % 2 else "b") / f"{i}.tif", 48.0 + 0.01 * i, 9.0, "EPSG:32632", seed=i)
-    return root
+from tests.data.geotiffs import two_class_chips
 
 
 def test_workers_give_the_same_batches_and_persist_across_epochs(tmp_path: Path) -> None:
-    data = load_data(str(chips(tmp_path / "chips")), DataOptions())
+    data = load_data(str(two_class_chips(tmp_path / "chips", 24)), DataOptions())
     assert isinstance(data.train, LazyImages)
     plain, workers = BatchReader(data.train), BatchReader(data.train, num_workers=2, prefetch=2)
     pids = []
@@ -41,7 +35,7 @@ def test_workers_give_the_same_batches_and_persist_across_epochs(tmp_path: Path)
 
 
 def test_a_run_with_loader_workers_ends_with_the_weights_of_one_without(ssl, tmp_path: Path) -> None:
-    root = chips(tmp_path / "chips")
+    root = two_class_chips(tmp_path / "chips", 24)
     args = ["--data", root, "train.batch_size=6", "train.epochs=2", "--backbone", "mnist_net", "backbone.img_size=16"]
     assert ssl("pretrain", "--task", "rotation", "--out", tmp_path / "w0", "data.num_workers=0", *args)[0] == 0
     assert ssl("pretrain", "--task", "rotation", "--out", tmp_path / "w2", "data.num_workers=2", *args)[0] == 0

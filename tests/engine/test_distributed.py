@@ -16,16 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from ssl_toolkit.data.loader import batches_per_epoch, epoch_order
 from ssl_toolkit.engine.distributed import World, convert_sync_batchnorm, shard, wrap
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.weights import state_equal
+from tests.images import colour_images
 
 SETTINGS = [
     "--task",
@@ -65,21 +64,9 @@ def losses(run: Path) -> list[float]:
     return [r["loss"] for r in map(json.loads, lines) if r["kind"] == "step"]
 
 
-def textured_images(root: Path) -> Path:
-    """ROOT/<class>/<n>.png: 3 classes x 32 noisy RGB images of 16x16 (76 training images: 5 steps of 15)."""
-    rng = np.random.default_rng(0)
-    for c, name in enumerate(["red", "green", "blue"]):
-        (root / name).mkdir(parents=True)
-        for i in range(32):
-            pixels = rng.integers(0, 80, size=(16, 16, 3), dtype=np.uint8)
-            pixels[..., c] = 200
-            Image.fromarray(pixels).save(root / name / f"{i}.png")
-    return root
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return textured_images(tmp_path_factory.mktemp("ddp") / "images")
+    return colour_images(tmp_path_factory.mktemp("ddp") / "images", 32)  # 76 training images: 5 steps of 15
 
 
 @pytest.fixture(scope="module")
