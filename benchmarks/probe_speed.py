@@ -25,7 +25,7 @@ from probes.knn import knn_predict
 from probes.linear import accuracy, fit_softmax
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.data import DataOptions, Normalizer, load_data
-from ssl_toolkit.weights import load_backbone_weights
+from ssl_toolkit.runs import load_backbone_weights
 
 
 def torch_knn(train: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, classes: int, k: int, t: float):

@@ -59,7 +59,7 @@ def sync(device: torch.device) -> None:
 
 
 def config_for(task: str, args: argparse.Namespace) -> dict:
-    from ssl_toolkit.pretrain import resolve_config
+    from ssl_toolkit.build import resolve_config
 
     overrides = {
         "task.name": task if task != BACKBONE_ONLY else "rotation",
@@ -81,11 +81,11 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
     """Images per second of ``task``'s training step (or of the backbone alone) on one batch of real tiles."""
     from torch import nn
 
+    from ssl_toolkit.build import build_task, needs_coords, open_data
     from ssl_toolkit.data import Normalizer, iterate, sequential_order
     from ssl_toolkit.device import resolve_device, seed_everything
     from ssl_toolkit.engine.optim import build_optimizer
     from ssl_toolkit.engine.step import StepContext
-    from ssl_toolkit.pretrain import build_task, needs_coords, open_data
 
     device = resolve_device(args.device)
     seed_everything(1)
@@ -101,7 +101,7 @@ def measure_row(task: str, args: argparse.Namespace) -> dict:
 
     def plain_step(inputs: torch.Tensor):
         """Backbone + linear head + cross-entropy on ``inputs``, the same optimizer, through StepContext."""
-        from ssl_toolkit.pretrain import build_backbone
+        from ssl_toolkit.build import build_backbone
 
         backbone = build_backbone(config["backbone"], data)
         model = nn.Sequential(backbone, nn.Linear(backbone.num_features, 10)).to(device, memory_format=memory_format)
@@ -166,7 +166,7 @@ def timed(step, args: argparse.Namespace, device: torch.device) -> float:
 
 def measure_epoch(tiles: int, args: argparse.Namespace) -> dict:
     """One epoch of rotation on ``tiles`` EuroSAT tiles through ``pretrain``; seconds of training and peak memory."""
-    from ssl_toolkit.pretrain import pretrain
+    from ssl_toolkit.commands.pretrain import pretrain
 
     config = config_for("rotation", args)
     config["data"]["subset"] = tiles

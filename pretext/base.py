@@ -1,17 +1,23 @@
-"""The pretext-task contract.
+"""The pretext-task contract: everything a task may rely on, and everything the engine may call, in one place.
 
 A task is an ``nn.Module`` that owns its heads (a GAN its generator, a VAE its decoder) and gets the shared
-backbone, which it uses only through ``backbone(x) -> (B, num_features)``. The engine calls
-``training_step(images, meta, ctx)``; the default takes one optimizer step on ``forward``'s ``loss``.
-Learners that need several optimizers (GANs) override ``optimizer_groups`` and ``training_step`` and call
-``ctx.step(loss, group)`` in the order they want; the loop itself never changes.
+backbone, which it uses only through the backbone contract (``backbones.base``): ``backbone(x) -> (B, F)``,
+and ``forward_features`` where a task needs the unpooled maps or tokens.
+
+The engine calls, per training step, ``training_step(images, meta, ctx)`` (by default one optimizer step on
+``forward``'s ``loss``) and then ``after_step(ctx)``. Learners that need several optimizers (GANs) override
+``optimizer_groups`` and ``training_step`` and call ``ctx.step(loss, group)`` in the order they want; the loop
+itself never changes. A task may hold modules no optimizer steps (a momentum encoder: parameters with
+``requires_grad=False``) and update them in ``after_step``.
 
 Images reach a task already on the training device, float and normalised, shape (B, C, H, W); ``meta`` holds
-batched tensors such as ``label``. Task inputs are built there in batched tensor ops.
+batched tensors such as ``label`` (and ``pixel_mean``/``pixel_std``, (1, C, 1, 1)). Task inputs are built there
+in batched tensor ops.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,18 +30,55 @@ from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
 
 
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite; the run stops (or a learner that knows better catches it)."""
+
+
+@dataclass
+class ParamGroup:
+    """Parameters an optimizer steps with options of their own (one torch param group, or two when norms and
+    biases skip weight decay). A list of them makes layer-wise decay or a second learning rate for a head."""
+
+    params: Sequence[nn.Parameter]
+    lr_scale: float = 1.0  # this group's learning rate is the run's (optim.lr, scheduled) times lr_scale
+    weight_decay: float | None = None  # None: the run's optim.weight_decay
+    decay_norms_and_biases: bool = True  # False: parameters of one dimension (norm scales, biases) get no decay
+
+
+# what ``optimizer_groups`` gives each optimizer: plain parameters (the run's options) or ParamGroups
+OptimizerParams = Sequence[nn.Parameter] | Sequence[ParamGroup]
+
+
 class StepContext(Protocol):
-    """What the engine hands a task for one training step (see ``ssl_toolkit.engine.step``)."""
+    """What the engine hands a task for one training step (implemented in ``ssl_toolkit.engine.step``)."""
 
     optimizers: dict[str, torch.optim.Optimizer]  # by group name; a learner that rolls back restores their state
     steps_taken: dict[str, int]  # optimizer steps so far per group (saved in checkpoints)
+    global_step: int  # training steps completed before this one (0 at the first)
+    total_steps: int  # the run's planned steps (epochs x steps per epoch), for momentum and temperature schedules
+
+    @property
+    def fraction_done(self) -> float:
+        """``global_step / total_steps``: 0 at the first step, towards 1 at the last."""
+        ...
 
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor], **kwargs: object) -> dict[str, torch.Tensor]:
         """Run the task's ``forward`` through the engine's wrappers (autocast, DDP)."""
         ...
 
     def step(self, loss: torch.Tensor, group: str = "main") -> None:
-        """Backward ``loss`` and step the optimizer of ``group``."""
+        """Backward ``loss`` and step the optimizer of ``group``; a non-finite loss on any rank raises
+        ``NonFiniteLoss`` on every rank, before any optimizer step."""
+        ...
+
+    def mean_over_ranks(self, value: torch.Tensor) -> float:
+        """``value`` averaged over the training processes (itself in one process): for decisions all ranks share."""
+        ...
+
+    def all_gather(self, tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(every rank's ``tensor`` concatenated along dim 0 in rank order, the row where this rank's start).
+        Differentiable: gradients reach each rank's own rows (contrastive negatives, batch statistics). Ranks
+        may hold different row counts. In one process: (``tensor``, 0)."""
         ...
 
 
@@ -86,8 +129,9 @@ class PretextTask(nn.Module):
         """The backbone normalisation this task wants for its configured ``params`` (``backbone.norm=auto``)."""
         return "batch"
 
-    def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameter groups that get an optimizer each; one group ``main`` by default."""
+    def optimizer_groups(self) -> dict[str, OptimizerParams]:
+        """Named groups that get an optimizer each: plain parameters or ``ParamGroup``s with options of their
+        own. By default one group ``main`` of every parameter that requires a gradient."""
         return {"main": [p for p in self.parameters() if p.requires_grad]}
 
     def training_step(
@@ -96,6 +140,10 @@ class PretextTask(nn.Module):
         out = ctx.forward(images, meta)
         ctx.step(out["loss"], "main")
         return out
+
+    def after_step(self, ctx: StepContext) -> None:
+        """Called after every training step, its optimizer steps done, without gradients: update what no
+        optimizer steps (a momentum encoder, a queue). Nothing by default."""
 
     def fit_data(self, data: DataSource) -> None:
         """Called once with the dataset before training (e.g. to cluster its coordinates); nothing by default.

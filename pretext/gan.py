@@ -34,17 +34,16 @@ from typing import Literal
 import torch
 from torch import nn
 
-from pretext.base import EpochContext, PretextTask, StepContext
+from pretext.base import EpochContext, NonFiniteLoss, PretextTask, StepContext
 from pretext.diffaugment import diff_augment
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss, gradient_penalty
 from pretext.generators import create_generator, normalise, pixels
 from pretext.minibatch_discrimination import MinibatchDiscrimination
-from pretext.sample_quality import reference, sample_quality, trained_judge
+from ssl_toolkit.analysis.sample_quality import reference, sample_quality, trained_judge
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.backbones.norms import add_spectral_norm
 from ssl_toolkit.data.splits import DataSource
-from ssl_toolkit.engine.step import NonFiniteLoss
-from ssl_toolkit.grids import save_grid, save_progression
+from ssl_toolkit.pictures.grids import save_grid, save_progression
 from ssl_toolkit.registry import TASKS
 
 

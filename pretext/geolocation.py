@@ -18,7 +18,7 @@ from pretext.base import ClassificationPretext
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans, to_lat_lon
 from ssl_toolkit.data.splits import DataSource
-from ssl_toolkit.maps import draw_map
+from ssl_toolkit.pictures.maps import draw_map
 from ssl_toolkit.registry import TASKS
 
 

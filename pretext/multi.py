@@ -1,8 +1,10 @@
 """Several pretext tasks on one shared backbone, their losses weighted and summed.
 
-Created from a name such as ``rotation+jigsaw``. Each task keeps its own heads and randomness; the backbone is
-the same module in all of them, so its gradient is the weighted sum of the tasks' gradients. Metrics come back
-per task, prefixed by its name (``rotation_loss``, ``rotation_acc``, ...), next to the total ``loss``.
+Created from a name such as ``rotation+jigsaw`` by ``pretext.factory.create_task``, the front door of every
+task. Each task keeps its own heads and randomness; the backbone is the same module in all of them, so its
+gradient is the weighted sum of the tasks' gradients. Metrics come back per task, prefixed by its name
+(``rotation_loss``, ``rotation_acc``, ...), next to the total ``loss``. Every task's ``after_step`` runs after
+the shared step.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pretext.base import EpochContext, PretextTask
+from pretext.base import EpochContext, PretextTask, StepContext
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
 
@@ -26,7 +28,10 @@ class MultiTask(PretextTask):
             if task.backbone is not backbone:
                 raise ValueError(f"task '{name}' does not share the backbone")
             if type(task).training_step is not PretextTask.training_step:
-                raise ValueError(f"'{name}' takes its own optimizer steps and cannot be combined with other tasks")
+                raise ValueError(
+                    f"'{name}' takes its own optimizer steps (several optimizers), so its losses cannot be summed "
+                    "with other tasks' into one step; train it alone"
+                )
             if weights.get(name, 1.0) < 0:
                 raise ValueError(f"task '{name}': weight must be >= 0, got {weights[name]}")
         self.tasks = nn.ModuleDict(tasks)
@@ -51,6 +56,10 @@ class MultiTask(PretextTask):
     def fit_data(self, data: DataSource) -> None:
         for task in self.tasks.values():
             task.fit_data(data)
+
+    def after_step(self, ctx: StepContext) -> None:
+        for task in self.tasks.values():
+            task.after_step(ctx)
 
     def epoch_end(self, ctx: EpochContext) -> dict[str, float]:
         return {f"{name}_{k}": v for name, task in self.tasks.items() for k, v in task.epoch_end(ctx).items()}

@@ -18,7 +18,7 @@ from pretext.base import EpochContext, PretextTask
 from pretext.generators import create_generator, normalise, pixels
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
-from ssl_toolkit.grids import save_grid
+from ssl_toolkit.pictures.grids import save_grid
 from ssl_toolkit.registry import TASKS
 
 

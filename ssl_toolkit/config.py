@@ -7,6 +7,7 @@ against the task class's constructor signature: the signature is the schema.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import types
 import typing
@@ -72,6 +73,23 @@ SCHEMA: dict[str, Key] = {
 
 # keys that change how a run is carried out or logged, not what it computes
 RUN_ONLY_KEYS = frozenset({"train.device", "train.log_every", "train.checkpoint_every", "data.num_workers"})
+
+
+def default(key: str) -> Any:
+    """The default of config key ``key``: for a parameter of code below the CLI that mirrors a key."""
+    return SCHEMA[key].default
+
+
+def setting(key: str) -> Any:
+    """A dataclass field for config key ``key``, its default taken from ``SCHEMA``: the records that code below
+    the CLI receives (``DataOptions``, ``TrainSettings``) write no default of their own."""
+    return dataclasses.field(default=SCHEMA[key].default, metadata={"key": key})
+
+
+def record(cls: type, config: dict[str, Any]) -> Any:
+    """A record of ``setting`` fields filled from a resolved (nested) config."""
+    flat = flatten(config)
+    return cls(**{f.name: flat[f.metadata["key"]] for f in dataclasses.fields(cls) if "key" in f.metadata})
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -1,13 +1,17 @@
 """Name -> factory registries for pretext tasks, backbones and probes, filled by decorators at import time.
 
-Each registry knows the package whose import fills it, so asking for a name imports the plugins first and a
-user never has to import them by hand.
+The registry names no plugin. A package of plugins declares itself under the entry-point group
+``ssl_toolkit.<kind>s`` (``pyproject.toml``: ``[project.entry-points."ssl_toolkit.tasks"]``); the first time a
+registry is asked for its names it imports the packages of its group, whose imports register their entries. So
+the toolkit's own tasks and probes, and those of any installed package, are found the same way, and a user
+never imports them by hand.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 from ssl_toolkit.errors import UserError, did_you_mean
@@ -16,9 +20,9 @@ from ssl_toolkit.errors import UserError, did_you_mean
 class Registry:
     """Maps names to classes (or factories) of one kind."""
 
-    def __init__(self, kind: str, plugin_package: str) -> None:
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._plugin_package = plugin_package
+        self.group = f"ssl_toolkit.{kind}s"  # the entry-point group whose packages register entries
         self._entries: dict[str, Callable[..., Any]] = {}
         self._loaded = False
 
@@ -36,7 +40,8 @@ class Registry:
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
-            importlib.import_module(self._plugin_package)
+            for point in entry_points(group=self.group):
+                importlib.import_module(point.module)
 
     def names(self) -> list[str]:
         self._load()
@@ -60,6 +65,6 @@ class Registry:
         return doc.splitlines()[0] if doc else ""
 
 
-TASKS = Registry("task", "pretext")
-BACKBONES = Registry("backbone", "ssl_toolkit.backbones")
-PROBES = Registry("probe", "probes")
+TASKS = Registry("task")
+BACKBONES = Registry("backbone")
+PROBES = Registry("probe")

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import ssl_toolkit.pretrain
-import ssl_toolkit.probe
-from ssl_toolkit.bench import bench, load_suite
-from ssl_toolkit.bench_report import render_csv, render_markdown
+import ssl_toolkit.commands.bench as bench_command
+from ssl_toolkit.commands.bench import bench, load_suite
+from ssl_toolkit.commands.bench_report import render_csv, render_markdown
 from ssl_toolkit.errors import UserError
 
 TINY_SUITE = """
@@ -34,7 +33,7 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path: P
     suite = tmp_path / "tiny.yaml"
     suite.write_text(TINY_SUITE)
     out = tmp_path / "bench"
-    real_probe, real_pretrain = ssl_toolkit.probe.probe, ssl_toolkit.pretrain.pretrain
+    real_probe, real_pretrain = bench_command.probe, bench_command.pretrain
     calls = {"probe": 0, "pretrain": 0}
 
     def probe_interrupted_in_the_second_cell(**kwargs):
@@ -47,8 +46,8 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path: P
         calls["pretrain"] += 1
         return real_pretrain(*args, **kwargs)
 
-    monkeypatch.setattr(ssl_toolkit.probe, "probe", probe_interrupted_in_the_second_cell)
-    monkeypatch.setattr(ssl_toolkit.pretrain, "pretrain", counted_pretrain)
+    monkeypatch.setattr(bench_command, "probe", probe_interrupted_in_the_second_cell)
+    monkeypatch.setattr(bench_command, "pretrain", counted_pretrain)
     with pytest.raises(KeyboardInterrupt):
         bench(suite, out, "cpu", progress=lambda line: None)
     first = out / "mnist" / "transpose" / "seed1"
@@ -58,7 +57,7 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path: P
     finished_at = (first / "cell.json").stat().st_mtime_ns
     assert calls == {"probe": 3, "pretrain": 2}
 
-    monkeypatch.setattr(ssl_toolkit.probe, "probe", real_probe)
+    monkeypatch.setattr(bench_command, "probe", real_probe)
     calls["pretrain"] = 0
     lines: list[str] = []
     summary = bench(suite, out, "cpu", progress=lines.append)

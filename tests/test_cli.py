@@ -80,7 +80,7 @@ def test_corrupt_and_mismatched_run_weights(ssl, tmp_path: Path) -> None:
     assert code == 2 and "backbone.safetensors is not a readable safetensors file" in err
     (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("mnist_net", "resnet18"))
     from ssl_toolkit.backbones import create_backbone
-    from ssl_toolkit.weights import save_backbone
+    from ssl_toolkit.runs import save_backbone
 
     save_backbone(run / "backbone.safetensors", create_backbone("mnist_net", 1), {})
     code, _, err = ssl("probe", "--run", run, "data.subset=64")

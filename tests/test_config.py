@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from ssl_toolkit import config as cfg
+from ssl_toolkit.build import resolve_config
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.pretrain import resolve_config
 
 
 def test_defaults_are_the_seed_recipe() -> None:

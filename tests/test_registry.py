@@ -18,7 +18,7 @@ def test_unknown_name_names_the_closest_and_lists_known() -> None:
 
 
 def test_double_registration_of_a_different_object_fails() -> None:
-    reg = Registry("thing", "pretext")
+    reg = Registry("thing")
     reg.register("a")(int)
     with pytest.raises(ValueError):
         reg.register("a")(float)

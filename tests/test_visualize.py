@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from probes.fgsm import fgsm_predictions, gradient_sign, perturb
 from probes.linear import LinearFit
+from ssl_toolkit.analysis.fgsm import fgsm_predictions, gradient_sign, perturb
+from ssl_toolkit.commands.visualize import add_parser, visualize
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.visualize import add_parser, visualize
 from tests.data.geotiffs import two_class_chips
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,8 +1,11 @@
 """The backbone contract, defined once.
 
-A backbone maps float images (B, C, H, W) to features (B, num_features). Tasks and probes see only
-``num_features``, ``in_chans`` and ``forward``; they never reach inside. ``export_state_dict`` gives the weights
-under the names a plain model of that name uses (what ``backbone.safetensors`` holds).
+A backbone maps float images (B, C, H, W) to pooled features (B, num_features): ``forward``. Where a task needs
+what comes before the pooling, ``forward_features`` gives the unpooled output of the last stage: feature maps
+(B, C', h, w) of a convolutional net, tokens (B, N, D) of a vision transformer (timm's ``forward_features``).
+Tasks and probes see only ``num_features``, ``in_chans`` and these two; they never reach inside.
+``export_state_dict`` gives the weights under the names a plain model of that name uses (what
+``backbone.safetensors`` holds).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ class Backbone(nn.Module):
     num_features: int
     in_chans: int
     name: str
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The unpooled output of the last stage: (B, C', h, w) maps or (B, N, D) tokens."""
+        raise NotImplementedError(f"backbone {self.name} gives no unpooled features")
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights under plain names; spectral-norm parametrizations (a GAN critic's) folded in."""

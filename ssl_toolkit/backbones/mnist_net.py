@@ -38,13 +38,15 @@ class MnistNet(Backbone):
         self.pool_side = (img_size - 4) // 2
         self.fc1 = nn.Linear(64 * self.pool_side * self.pool_side, 128)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled conv maps before fc1: (B, 64, pool_side, pool_side)."""
         x = F.relu(self.conv1(x))
         x = F.relu(self.conv2(x))
         if x.shape[-1] == 2 * self.pool_side and x.shape[-2] == 2 * self.pool_side:
-            x = F.max_pool2d(x, 2)  # the example's pooling, at the size the net was built for
-        else:
-            x = F.adaptive_max_pool2d(x, self.pool_side)
-        x = self.dropout1(x)
+            return F.max_pool2d(x, 2)  # the example's pooling, at the size the net was built for
+        return F.adaptive_max_pool2d(x, self.pool_side)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.dropout1(self.forward_features(x))
         x = F.relu(self.fc1(torch.flatten(x, 1)))
         return self.dropout2(x)

@@ -25,5 +25,8 @@ class TimmBackbone(Backbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(x)
+
     def _export_module(self) -> nn.Module:
         return self.model

@@ -7,7 +7,6 @@ folder with a lat/lon table ``locations.csv``, a lat/lon table ``*.csv`` itself,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import torch
 
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.loader import Normalizer, batches_per_epoch, epoch_order, iterate, sequential_order
+from ssl_toolkit.data.options import DataOptions
 from ssl_toolkit.data.splits import Catalog, DataSource, LazyImages, Split, TensorImages, remap_indices
 from ssl_toolkit.data.splitting import SPLIT_SEED, geographic_split, random_split
 from ssl_toolkit.errors import UserError
@@ -37,22 +37,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class DataOptions:
-    """How to open and split a dataset (the ``data.*`` config keys, less the name)."""
-
-    subset: int | None = None
-    image_size: int | None = None
-    test_fraction: float = 0.2
-    split: str = "random"
-    regions: int = 50
-    bands: list[int] | None = None
-    tile_size: int | None = None
-    tile_stride: int | None = None
-    stats_tiles: int = 1024
-    on_bad_file: str = "error"
-
-
 def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bool) -> Catalog:
     if name == "mnist":
         from ssl_toolkit.data.mnist import mnist_catalog
@@ -62,18 +46,11 @@ def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bo
         from ssl_toolkit.data.eurosat import eurosat_rgb_catalog
 
         return eurosat_rgb_catalog(bad)
-    raster = dict(
-        bands=options.bands,
-        tile_size=options.tile_size,
-        tile_stride=options.tile_stride,
-        need_coords=need_coords,
-        stats_tiles=options.stats_tiles,
-    )
     if name == "eurosat-ms":
         from ssl_toolkit.data.eurosat import find_root
         from ssl_toolkit.data.geotiff_folder import geotiff_catalog
 
-        return geotiff_catalog(find_root("eurosat_ms"), bad, name="eurosat-ms", **raster)
+        return geotiff_catalog(find_root("eurosat_ms"), bad, options, need_coords, name="eurosat-ms")
     path = Path(name).expanduser()
     if not path.exists():
         raise UserError(f"data '{name}': not a built-in dataset ({', '.join(BUILTIN)}) and no such path")
@@ -91,7 +68,7 @@ def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bo
     if find_geotiffs(path):
         from ssl_toolkit.data.geotiff_folder import geotiff_catalog
 
-        return geotiff_catalog(path, bad, **raster)
+        return geotiff_catalog(path, bad, options, need_coords)
     from ssl_toolkit.data.image_folder import image_folder_catalog
 
     return image_folder_catalog(path, options.image_size, bad)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.options import DataOptions
 from ssl_toolkit.data.raster import (
     TileReader,
     band_statistics,
@@ -38,16 +39,10 @@ def label_of(root: Path, path: Path) -> str | None:
 
 
 def geotiff_catalog(
-    root: Path,
-    bad: BadFiles,
-    *,
-    name: str | None = None,
-    bands: list[int] | None = None,
-    tile_size: int | None = None,
-    tile_stride: int | None = None,
-    need_coords: bool = False,
-    stats_tiles: int = 1024,
+    root: Path, bad: BadFiles, options: DataOptions, need_coords: bool, name: str | None = None
 ) -> Catalog:
+    """The GeoTIFF chips or scene windows under ``root``, opened as ``options`` (bands, tiles, statistics) say."""
+    bands, tile_size, tile_stride = options.bands, options.tile_size, options.tile_stride
     if tile_stride is not None and tile_size is None:
         raise UserError(f"data.tile_stride={tile_stride} needs data.tile_size (the tile's side in pixels)")
     files = find_geotiffs(root)
@@ -75,7 +70,7 @@ def geotiff_catalog(
 
     def stats(split: Split) -> tuple[tuple[float, ...], tuple[float, ...]]:
         g = torch.Generator().manual_seed(0)
-        picked = torch.randperm(len(split), generator=g)[:stats_tiles]
+        picked = torch.randperm(len(split), generator=g)[: options.stats_tiles]
         sources = split.source_index[picked].tolist()  # type: ignore[attr-defined]
         mean, std, pixels = band_statistics(reader, sources, scale)
         reader.close()  # DataLoader workers open their own files

@@ -1,21 +1,36 @@
 """Checkpoints that resume a run exactly, written atomically and loaded without executing code.
 
-A checkpoint holds the task's weights (backbone and heads), every optimizer's state, the position in the data
-(epoch, next batch, global step) and the random number generators' states.
+A checkpoint holds the task's weights (backbone and heads), every optimizer's state, where the run stands
+(``TrainState``: global step, epoch, next batch), the optimizer steps taken per group, and for every rank its
+random number generators' states and open metric windows. The format is unchanged since the first release
+(``FORMAT``); checkpoints written before distributed training hold one rank's entries at the top level.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ssl_toolkit import atomic
+from ssl_toolkit.engine import distributed
+from ssl_toolkit.engine.distributed import World
 from ssl_toolkit.errors import UserError
 
 FORMAT = "ssl-toolkit-checkpoint/1"
+LAST = "last.pt"
+
+
+@dataclass
+class TrainState:
+    """Where a run stands: training steps taken, epochs finished, and the next batch of the current epoch."""
+
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
 
 
 def rng_state() -> dict[str, Any]:
@@ -48,3 +63,65 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not an ssl-toolkit checkpoint (expected format {FORMAT})")
     return state
+
+
+class Checkpoints:
+    """The run's ``checkpoints/`` folder for one training loop: ``save`` gathers every rank's part (RNG states
+    and the metric windows of ``log``) and rank 0 writes; ``restore`` puts a saved run back in place."""
+
+    def __init__(
+        self,
+        folder: Path,
+        task: torch.nn.Module,
+        optimizers: dict[str, torch.optim.Optimizer],
+        steps_taken: dict[str, int],
+        log: Any,  # metrics.TrainLog: ``state()`` and ``load(state, device)`` of its open windows
+        world: World,
+    ) -> None:
+        self.folder, self.task, self.optimizers = folder, task, optimizers
+        self.steps_taken, self.log, self.world = steps_taken, log, world
+
+    def save(self, state: TrainState, *names: str) -> int:
+        """Write ``names`` (e.g. ``last.pt``, ``epoch_0001.pt``); every rank must call it. Returns the step."""
+        ranks = distributed.gather({**self.log.state(), "rng": rng_state()}, self.world)
+        if self.world.main:
+            record = {
+                "model": self.task.state_dict(),
+                "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
+                "step": state.step,
+                "epoch": state.epoch,
+                "batch": state.batch,
+                "steps_taken": dict(self.steps_taken),
+                "world_size": self.world.size,
+                "ranks": ranks,
+            }
+            for name in names:
+                save(self.folder / name, record)
+        return state.step
+
+    def restore(self, device: torch.device) -> TrainState:
+        """The state of ``last.pt`` with weights, optimizers, step counts, RNG and metric windows restored; a
+        fresh ``TrainState`` when there is no checkpoint."""
+        path = self.folder / LAST
+        if not path.exists():
+            return TrainState()
+        saved = load(path)
+        try:
+            self.task.load_state_dict(saved["model"])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(saved["optimizers"][name])
+            state = TrainState(int(saved["step"]), int(saved["epoch"]), int(saved["batch"]))
+            ranks = saved.get("ranks", [saved])  # checkpoints before DDP: one rank's entries at the top level
+            if len(ranks) != self.world.size:
+                raise UserError(
+                    f"{path} was written by {len(ranks)} process(es); resume it with as many "
+                    f"(torchrun --nproc-per-node {len(ranks)}), not {self.world.size}"
+                )
+            mine = ranks[self.world.rank]
+            self.log.load(mine, device)
+            self.steps_taken.update(saved["steps_taken"])
+            set_rng_state(mine["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"{path} does not match this task and backbone ({first_line})") from None
+        return state

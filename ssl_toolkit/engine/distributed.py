@@ -143,6 +143,23 @@ def all_finite(loss: torch.Tensor, world: World) -> bool:
     return bool(flag.item())
 
 
+def all_gather_rows(tensor: torch.Tensor, world: World) -> tuple[torch.Tensor, int]:
+    """(every rank's ``tensor`` stacked along dim 0 in rank order, the first row of this rank's part), with
+    gradients flowing back to each rank's own rows. Ranks may hold different row counts (uneven shards): each
+    part is padded to the largest for the collective and cut back after it."""
+    if not world.distributed:
+        return tensor, 0
+    from torch.distributed.nn.functional import all_gather as differentiable_all_gather
+
+    count = torch.tensor([tensor.shape[0]], device=tensor.device)
+    counts = [torch.zeros_like(count) for _ in range(world.size)]
+    dist.all_gather(counts, count)
+    sizes = [int(c) for c in counts]
+    padded = torch.cat([tensor, tensor.new_zeros(max(sizes) - tensor.shape[0], *tensor.shape[1:])])
+    parts = differentiable_all_gather(padded)
+    return torch.cat([part[:n] for part, n in zip(parts, sizes)]), sum(sizes[: world.rank])
+
+
 def gather(obj: Any, world: World) -> list[Any]:
     """``obj`` of every rank, in rank order (a world of one: ``[obj]``)."""
     if not world.distributed:

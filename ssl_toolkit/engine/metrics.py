@@ -1,14 +1,22 @@
-"""Metrics as JSON lines, and the loss-curve plot drawn from them."""
+"""Metrics as JSON lines: running means of what the steps report, and ``TrainLog``, which turns them into the
+step and epoch records of ``metrics.jsonl`` with the backbone's collapse health."""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from ssl_toolkit import atomic
+from ssl_toolkit.engine import distributed
+from ssl_toolkit.engine.collapse import CollapseMonitor
+from ssl_toolkit.engine.distributed import World
 
 
 class RunningMeans:
@@ -71,34 +79,94 @@ class MetricsLog:
             f.write(json.dumps(record) + "\n")
 
 
-def plot_losses(records: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Loss (and pretext accuracy, if logged) against step, as a PNG."""
-    import matplotlib
+class TrainLog:
+    """What one training loop logs. Every step's outputs go into a log window and the epoch in progress
+    (``RunningMeans``, averaged over the ranks when they are written); every ``log_every`` steps and at each
+    epoch end rank 0 writes a record with the backbone's collapse health (``CollapseMonitor``, measured once
+    per step: the epoch record reuses its last log step's). Both windows are saved in checkpoints
+    (``state``/``load``), so a resumed run writes exactly the records an uninterrupted one would. A progress
+    bar shows on a terminal."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def __init__(
+        self,
+        path: Path,
+        monitor: CollapseMonitor | None,
+        backbone: torch.nn.Module,
+        task: torch.nn.Module,
+        world: World,
+        log_every: int,
+        lr_at: Callable[[int], float],
+    ) -> None:
+        self.metrics, self.monitor, self.world = MetricsLog(path), monitor, world
+        self.backbone, self.task, self.log_every, self.lr_at = backbone, task, log_every, lr_at
+        self.window, self.epoch_means = RunningMeans(), RunningMeans()  # the log window, the epoch in progress
+        self._health: dict[int, dict[str, float]] = {}
+        self.bar: Any = None
 
-    steps = [r for r in records if r.get("kind") == "step"]
-    if not steps:
-        return
-    metric_names = sorted({k for r in steps for k in r if k.endswith("loss") or k.endswith("acc")})
-    losses = [k for k in metric_names if k.endswith("loss")]
-    accs = [k for k in metric_names if k.endswith("acc")]
-    fig, axes = plt.subplots(1, 2 if accs else 1, figsize=(10 if accs else 5, 3.5), squeeze=False)
-    for k in losses:
-        axes[0][0].plot([r["step"] for r in steps if k in r], [r[k] for r in steps if k in r], label=k)
-    axes[0][0].set_xlabel("step")
-    axes[0][0].set_ylabel("loss")
-    axes[0][0].legend()
-    if accs:
-        for k in accs:
-            axes[0][1].plot([r["step"] for r in steps if k in r], [r[k] for r in steps if k in r], label=k)
-        axes[0][1].set_xlabel("step")
-        axes[0][1].set_ylabel("pretext accuracy")
-        axes[0][1].set_ylim(0, 1)
-        axes[0][1].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    def start(self, step: int, end: int, show_progress: bool | None) -> None:
+        """Drop records after ``step`` (a resumed run's checkpoint); open the progress bar at ``step`` of
+        ``end`` (``show_progress`` None: on a terminal only)."""
+        if self.world.main:
+            self.metrics.path.parent.mkdir(parents=True, exist_ok=True)
+            self.metrics.truncate_after(step)
+        disable = True if not self.world.main else None if show_progress is None else not show_progress
+        self.bar = tqdm(total=end, initial=step, desc="pretrain", unit="step", disable=disable)
+        self.t_start = time.time()
+
+    def add(self, out: dict[str, torch.Tensor], step: int, epoch: int) -> None:
+        """A finished step's outputs (``step`` is the count of steps now taken)."""
+        self.window.add(out)
+        self.epoch_means.add(out)
+        self.bar.update(1)
+        if step % self.log_every == 0:
+            self.write_window(step, epoch)
+
+    def write_window(self, step: int, epoch: int, reset: bool = True) -> None:
+        """The window's means as a step record (``reset`` False: the window stays open)."""
+        record = distributed.mean_over_ranks(self.window.means(), self.world)
+        if not record:
+            return
+        if reset:
+            self.window.reset()
+        if not self.world.main:
+            return
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
+        lr, elapsed = self.lr_at(step - 1), round(time.time() - self.t_start, 2)
+        health = self.health(step)
+        self.metrics.write(
+            {"kind": "step", "step": step, "epoch": epoch, "lr": lr, **record, **health, "elapsed_s": elapsed}
+        )
+
+    def end_epoch(self, step: int, epoch: int, measure: Callable[[], dict[str, float]]) -> None:
+        """The epoch's last steps as a step record, then the epoch record with what ``measure`` (the task's
+        end-of-epoch hook, rank 0 only) returns."""
+        self.write_window(step, epoch)
+        means = distributed.mean_over_ranks(self.epoch_means.means(), self.world)
+        if self.world.main:
+            measured = measure()
+            self.metrics.write(
+                {"kind": "epoch", "step": step, "epoch": epoch, **means, **self.health(step), **measured}
+            )
+        self.epoch_means.reset()
+
+    def finish(self, step: int, epoch: int, end: int) -> None:
+        """Stopped by ``--max-steps`` mid-window: show the partial window, but keep it open (it is saved in the
+        checkpoint), so a resumed run logs exactly the records an uninterrupted run would, plus this one."""
+        if step == end and self.window.count:
+            self.write_window(step, epoch, reset=False)
+        self.bar.close()
+
+    def health(self, step: int) -> dict[str, float]:
+        if step not in self._health:
+            measured, warning = self.monitor.measure(self.task, self.backbone)
+            if warning:
+                self.bar.write(f"warning: at step {step}, {warning}", file=sys.stderr)
+            self._health = {step: measured}
+        return self._health[step]
+
+    def state(self) -> dict[str, Any]:
+        return {"window": self.window.state(), "epoch_means": self.epoch_means.state()}
+
+    def load(self, state: dict[str, Any], device: torch.device) -> None:
+        self.window.load(state["window"], device)
+        self.epoch_means.load(state["epoch_means"], device)

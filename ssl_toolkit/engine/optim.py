@@ -1,4 +1,5 @@
-"""Optimizers by name, and learning-rate schedules precomputed as one value per step.
+"""Optimizers by name over a task's parameter groups, and learning-rate schedules precomputed as one value per
+step.
 
 A schedule indexed by the global step needs no state of its own, so resuming restores it for free.
 """
@@ -6,24 +7,62 @@ A schedule indexed by the global step needs no state of its own, so resuming res
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
-from torch import nn
+
+from pretext.base import OptimizerParams, ParamGroup
+from ssl_toolkit.config import default
+
+
+def torch_param_groups(params: OptimizerParams, lr: float, weight_decay: float) -> list[dict]:
+    """Torch param groups (``params``, ``lr``, ``weight_decay``) for plain parameters or ``ParamGroup``s: each
+    ParamGroup's lr is ``lr * lr_scale``; with ``decay_norms_and_biases=False`` its parameters of one dimension
+    form a second group without weight decay. Empty groups are left out."""
+    groups = [p if isinstance(p, ParamGroup) else None for p in params]
+    if not any(groups):
+        return [{"params": list(params), "lr": lr, "weight_decay": weight_decay}]
+    if not all(groups):
+        raise ValueError("an optimizer group mixes plain parameters and ParamGroups; give only ParamGroups")
+    out = []
+    for group in groups:
+        decay = weight_decay if group.weight_decay is None else group.weight_decay
+        parts = [(list(group.params), decay)]
+        if not group.decay_norms_and_biases:
+            parts = [
+                ([p for p in group.params if p.ndim > 1], decay),
+                ([p for p in group.params if p.ndim <= 1], 0.0),
+            ]
+        out += [{"params": ps, "lr": lr * group.lr_scale, "weight_decay": wd} for ps, wd in parts if ps]
+    return out
 
 
 def build_optimizer(
-    name: str, params: list[nn.Parameter], lr: float, weight_decay: float = 0.0, momentum: float = 0.9
+    name: str,
+    params: OptimizerParams,
+    lr: float,
+    weight_decay: float = default("optim.weight_decay"),
+    momentum: float = default("optim.momentum"),
 ) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over ``params`` (see ``torch_param_groups``). For Adam and AdamW ``momentum`` is
+    beta1 (default 0.9, Adam's own; DCGAN uses 0.5)."""
+    groups = torch_param_groups(params, lr, weight_decay)
     if name == "adadelta":
-        return torch.optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adadelta(groups, lr=lr)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    # for Adam and AdamW ``momentum`` is beta1 (default 0.9, Adam's own; DCGAN uses 0.5)
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
+        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
     raise ValueError(f"unknown optimizer '{name}'")
+
+
+def set_lr(optimizers: Sequence[torch.optim.Optimizer], factor: float) -> None:
+    """Every param group's learning rate to its initial one (``initial_lr``) times ``factor``."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
 
 def lr_schedule(
@@ -31,8 +70,8 @@ def lr_schedule(
     base_lr: float,
     total_steps: int,
     steps_per_epoch: int,
-    warmup_steps: int = 0,
-    gamma: float = 0.7,
+    warmup_steps: int = default("schedule.warmup_steps"),
+    gamma: float = default("schedule.gamma"),
 ) -> list[float]:
     """Learning rate for each step 0..total_steps-1.
 

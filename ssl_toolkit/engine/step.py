@@ -1,4 +1,5 @@
-"""What a task gets for one training step: a forward through the engine's wrappers and an optimizer step."""
+"""The engine's side of the step context (``pretext.base.StepContext``): a forward through the engine's wrappers,
+named optimizer steps, collectives across ranks, and the run's progress."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import math
 import torch
 from torch import nn
 
-from ssl_toolkit.engine.distributed import World, all_finite, mean_over_ranks
+from pretext.base import NonFiniteLoss
+from ssl_toolkit.config import default
+from ssl_toolkit.engine.distributed import World, all_finite, all_gather_rows, mean_over_ranks
 
-
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; the run stops (or a learner that knows better catches it)."""
+__all__ = ["NonFiniteLoss", "StepContext"]
 
 
 class StepContext:
@@ -21,7 +22,7 @@ class StepContext:
     ``model`` is the task itself or its DDP wrapper: calling it (not the bare task) keeps DDP's gradient
     synchronisation in the path. ``step`` clears that optimizer's gradients, backpropagates, clips and steps,
     so learners with several optimizers can alternate freely. In a distributed ``world`` a non-finite loss on
-    any rank stops every rank.
+    any rank stops every rank. The loop sets ``global_step``, ``total_steps`` and ``loss_scale``.
     """
 
     def __init__(
@@ -29,8 +30,8 @@ class StepContext:
         model: nn.Module,
         optimizers: dict[str, torch.optim.Optimizer],
         device: torch.device,
-        precision: str = "fp32",
-        grad_clip: float | None = None,
+        precision: str = default("train.precision"),
+        grad_clip: float | None = default("optim.grad_clip"),
         world: World | None = None,
     ) -> None:
         self.model = model
@@ -41,6 +42,12 @@ class StepContext:
         self._device_type = device.type
         self.steps_taken: dict[str, int] = dict.fromkeys(optimizers, 0)
         self.loss_scale = 1.0  # this rank's share of the global batch x ranks (1 in one process)
+        self.global_step = 0
+        self.total_steps = 1
+
+    @property
+    def fraction_done(self) -> float:
+        return self.global_step / max(self.total_steps, 1)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self._autocast:
@@ -52,8 +59,10 @@ class StepContext:
             return self.model(*args, **kwargs)
 
     def mean_over_ranks(self, value: torch.Tensor) -> float:
-        """``value`` averaged over the ranks (itself in one process): for decisions every rank must share."""
         return mean_over_ranks({"value": float(value)}, self.world)["value"]
+
+    def all_gather(self, tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return all_gather_rows(tensor, self.world)
 
     def step(self, loss: torch.Tensor, group: str = "main") -> None:
         if not all_finite(loss, self.world):  # every rank agrees, so all stop or none

@@ -6,7 +6,8 @@ import torch
 
 from ssl_toolkit.backbones import MnistNet, create_backbone
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.weights import load_backbone_weights, save_backbone, state_equal
+from ssl_toolkit.runs import load_backbone_weights, save_backbone
+from tests.tiny import state_equal
 
 
 def test_mnist_net_is_the_seed_net() -> None:

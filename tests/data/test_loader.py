@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from ssl_toolkit.data import DataOptions, epoch_order, load_data
 from ssl_toolkit.data.loader import BatchReader, auto_workers
 from ssl_toolkit.data.splits import LazyImages
-from ssl_toolkit.weights import state_equal
 from tests.data.geotiffs import two_class_chips
+from tests.tiny import state_equal
 
 
 def test_workers_give_the_same_batches_and_persist_across_epochs(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ from safetensors.torch import load_file
 from ssl_toolkit.data.loader import batches_per_epoch, epoch_order
 from ssl_toolkit.engine.distributed import World, convert_sync_batchnorm, shard, wrap
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.weights import state_equal
 from tests.images import colour_images
+from tests.tiny import state_equal
 
 SETTINGS = [
     "--task",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from ssl_toolkit.weights import state_equal
+from tests.tiny import state_equal
 
 TINY = ["data.subset=200", "train.batch_size=8", "train.epochs=2", "train.log_every=5"]  # 25 steps per epoch
 

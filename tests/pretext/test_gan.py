@@ -220,7 +220,7 @@ def test_spectral_norm_bounds_every_discriminator_layer_and_exports_plain_weight
 
 
 def test_a_gradient_penalty_refuses_a_batch_norm_critic_and_auto_picks_layer_norm() -> None:
-    from ssl_toolkit.pretrain import resolve_config
+    from ssl_toolkit.build import resolve_config
 
     with pytest.raises(ValueError, match="backbone.norm=layer"):
         GAN(create_backbone("resnet18", in_chans=1), objective="wgan", gp_weight=10.0)

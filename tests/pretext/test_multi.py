@@ -9,8 +9,8 @@ from pretext.multi import MultiTask
 from pretext.rotation import Rotation
 from pretext.transpose import Transpose
 from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.build import resolve_config
 from ssl_toolkit.errors import UserError
-from ssl_toolkit.pretrain import resolve_config
 
 
 def test_loss_is_the_weighted_sum_of_the_tasks_losses() -> None:

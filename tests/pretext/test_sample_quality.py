@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from pretext.gan import GAN
-from pretext.sample_quality import Reference, frechet_distance, sample_quality
+from ssl_toolkit.analysis.sample_quality import Reference, frechet_distance, sample_quality
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.engine.loop import train
+from ssl_toolkit.engine.settings import TrainSettings
 from tests.pretext.test_all_tasks import geotagged_mnist_like
 
 
@@ -49,7 +50,8 @@ def test_gan_epoch_end_draws_pictures_and_logs_quality(tmp_path: Path, monkeypat
     data = geotagged_mnist_like(64)
     task = GAN(create_backbone("mnist_net", in_chans=1, img_size=28), quality_samples=50, generator="mlp")
     task.fit_data(data)
-    train(task, data, tmp_path / "run", device=torch.device("cpu"), optimizer="adam", lr=2e-4, epochs=2, batch_size=32)
+    settings = TrainSettings(optimizer="adam", lr=2e-4, epochs=2, batch_size=32)
+    train(task, data, tmp_path / "run", settings, device=torch.device("cpu"))
     folder = tmp_path / "run" / "plots" / "gan"
     names = {p.name for p in folder.iterdir()}
     assert {"samples_epoch_0001.png", "samples_epoch_0002.png", "progression.png", "real_vs_fake.png"} <= names

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_toolkit import atomic
+from ssl_toolkit.pictures.plots import grouped_bars
 
 
 def hardware(device: str = "auto") -> dict[str, Any]:
@@ -130,32 +131,13 @@ def render_csv(records: list[dict[str, Any]]) -> str:
 
 def bar_chart(records: list[dict[str, Any]], title: str) -> bytes:
     """Grouped bars: one group per (dataset, probe), one bar per task, std as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     table = summarise(records)
     cols = columns(records)
     tasks = list(dict.fromkeys(r["task"] for r in records))
-    width = 0.8 / max(len(tasks), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(cols) * max(1, len(tasks)) * 0.35 + 3), 4))
-    for i, task in enumerate(tasks):
-        stats = [mean_std(table[(task, d, p)]) if (task, d, p) in table else (0.0, 0.0) for d, p in cols]
-        xs = [c + (i - (len(tasks) - 1) / 2) * width for c in range(len(cols))]
-        ax.bar(xs, [m for m, _ in stats], width, yerr=[s for _, s in stats], capsize=2, label=task)
-    ax.set_xticks(range(len(cols)), [f"{d}\n{p}" for d, p in cols])
-    ax.set_ylabel("top-1 accuracy (%)")
-    all_means = [mean_std(v)[0] for v in table.values()]
-    if all_means:
-        ax.set_ylim(max(0.0, min(all_means) - 10), min(100.0, max(all_means) + 5))
-    ax.set_title(title)
-    ax.legend(fontsize=7, ncols=2)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    series = {
+        task: [mean_std(table[(task, d, p)]) if (task, d, p) in table else None for d, p in cols] for task in tasks
+    }
+    return grouped_bars([f"{d}\n{p}" for d, p in cols], series, "top-1 accuracy (%)", title)
 
 
 def write_results(suite: Any, records: list[dict[str, Any]], out: Path, machine: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ bar chart) are rewritten from every finished cell after each cell.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import time
@@ -34,7 +35,10 @@ from typing import Any
 
 from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
-from ssl_toolkit.bench_report import hardware, write_results
+from ssl_toolkit.build import resolve_config, resolve_probe_config
+from ssl_toolkit.commands.bench_report import hardware, write_results
+from ssl_toolkit.commands.pretrain import pretrain
+from ssl_toolkit.commands.probe import probe
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.registry import PROBES
 
@@ -87,9 +91,6 @@ def _labelled(value: Any, where: str) -> dict[str, dict[str, Any]]:
 
 def load_suite(path: Path) -> Suite:
     """Read and check a suite file; every cell's pretrain config is resolved here."""
-    from ssl_toolkit.pretrain import resolve_config
-    from ssl_toolkit.probe import resolve_probe_config
-
     raw = cfg.load_yaml(path)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with {', '.join(sorted(SUITE_KEYS))}")
@@ -155,9 +156,6 @@ def check_unchanged(cell: Cell, out: Path) -> None:
 
 def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]:
     """Pretrain (or resume) and probe one cell; returns its record (also written as ``cell.json``)."""
-    from ssl_toolkit.pretrain import pretrain
-    from ssl_toolkit.probe import probe
-
     folder = cell.folder(out)
     t0 = time.time()
     pretrain_s = 0.0
@@ -237,3 +235,24 @@ def _finished(suite: Suite, out: Path) -> list[dict[str, Any]]:
         if path.exists():
             records.append(json.loads(path.read_text()))
     return records
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="tasks x datasets x seeds x probes -> RESULTS.md, results.csv/json, a bar chart",
+        description="Run a benchmark suite (see configs/bench/): each cell is a pretrain run plus its probes. "
+        "Finished cells are skipped, so an interrupted bench continues where it stopped.",
+    )
+    p.add_argument("suite", help="suite YAML, e.g. configs/bench/mnist.yaml")
+    p.add_argument("--out", help="output folder (default runs/bench-<suite name>)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> None:
+    summary = bench(Path(args.suite), Path(args.out) if args.out else None, args.device)
+    print(
+        f"bench: {summary['cells']} cells ({summary['ran']} run now, {summary['skipped']} finished before) "
+        f"-> {summary['out']}/RESULTS.md"
+    )

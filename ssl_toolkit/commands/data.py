@@ -9,6 +9,7 @@ split (``data.split=geographic`` shows the held-out regions), from a dataset or 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import math
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from ssl_toolkit import atomic
+from ssl_toolkit import config as cfg
 from ssl_toolkit.data import DataOptions, open_catalog
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.errors import UserError
@@ -137,7 +139,7 @@ def read_index(path: Path) -> list[dict]:
 
 def map_png(rows: list[dict], colour_by: str, clusters: int, seed: int, title: str) -> bytes:
     from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans, to_lat_lon
-    from ssl_toolkit.maps import draw_map
+    from ssl_toolkit.pictures.maps import draw_map
 
     located = [r for r in rows if not math.isnan(r["lat"])]
     if not located:
@@ -158,3 +160,72 @@ def map_png(rows: list[dict], colour_by: str, clusters: int, seed: int, title: s
         names = sorted({r["label"] for r in located if r["label"]})
         colour = np.array([names.index(r["label"]) if r["label"] else -1 for r in located])
     return draw_map(lat, lon, colour, title, colour_by, centres=centres, names=names)
+
+
+def data_options(overrides: list[str]) -> DataOptions:
+    """``data.<key>=value`` pairs -> DataOptions (checked against the config schema)."""
+    given = dict(cfg.parse_override(o) for o in overrides)
+    keys = {k: spec for k, spec in cfg.SCHEMA.items() if k.startswith("data.") and k != "data.name"}
+    flat = cfg.apply(keys, {k: spec.default for k, spec in keys.items()}, given)
+    return DataOptions.from_config(cfg.unflatten(flat)["data"])
+
+
+def index_main(args: argparse.Namespace) -> None:
+    rows, bad = index_rows(args.data, data_options(args.overrides))
+    out = Path(args.out) if args.out else Path("runs") / "data" / f"{Path(args.data).name or 'data'}-index.csv"
+    write_index(rows, out)
+    print(summary(rows, bad))
+    print(f"index of {len(rows)} tiles -> {out}")
+
+
+def map_main(args: argparse.Namespace) -> None:
+    if args.clusters < 2:
+        raise UserError(f"--clusters must be at least 2, got {args.clusters}")
+    source = Path(args.data)
+    options = data_options(args.overrides)
+    title = source.name or args.data
+    if args.color == "split":
+        rows = split_rows(args.data, options)
+        title += f": {options.split} split"
+    elif source.suffix.lower() == ".csv" and source.is_file():
+        rows = read_index(source)
+    else:
+        rows, _ = index_rows(args.data, options)
+    if args.color == "cluster":
+        title += f": {args.clusters} k-means clusters"
+    out = Path(args.out) if args.out else Path("runs") / "data" / f"{source.stem or 'data'}-map-{args.color}.png"
+    colour = "label" if args.color == "split" else args.color
+    atomic.write_bytes(out, map_png(rows, colour, args.clusters, args.seed, title))
+    print(f"map of {len(rows)} tiles coloured by {args.color} -> {out}")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="index a dataset's tiles or map them (lat/lon)")
+    data_sub = p.add_subparsers(dest="data_command", required=True, parser_class=type(p))
+    q = data_sub.add_parser(
+        "index",
+        help="scan tiles, write an index CSV, print a summary",
+        description="Scan a dataset's tiles (every file is opened and read once) and write one CSV row per tile: "
+        "path, window, CRS, bounds, lat, lon, label, band count. Bad files are listed, not fatal.",
+    )
+    q.add_argument("data", help="eurosat-rgb, eurosat-ms, mnist, or a folder (GeoTIFFs, images, locations.csv)")
+    q.add_argument("--out", help="CSV to write (default runs/data/<name>-index.csv)")
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="data keys, e.g. data.tile_size=256")
+    q.set_defaults(func=index_main)
+    q = data_sub.add_parser(
+        "map",
+        help="plot tiles on a lon/lat scatter coloured by cluster or label (PNG)",
+        description="Plot a dataset's tiles (or an index CSV from `ssl data index`) on a lon/lat scatter.",
+    )
+    q.add_argument("data", help="a dataset name or folder, or an index CSV")
+    q.add_argument(
+        "--color",
+        choices=("cluster", "label", "split"),
+        default="cluster",
+        help="colour by k-means cluster (default), label, or train/test side (with data.split=geographic)",
+    )
+    q.add_argument("--clusters", type=int, default=100, help="k-means clusters on the sphere (default 100)")
+    q.add_argument("--seed", type=int, default=0, help="k-means seed (default 0, as the geolocation task)")
+    q.add_argument("--out", help="PNG to write (default runs/data/<name>-map-<color>.png)")
+    q.add_argument("overrides", nargs="*", metavar="key=value", help="data keys, e.g. data.tile_size=256")
+    q.set_defaults(func=map_main)

@@ -8,10 +8,16 @@ range; the image kept is the best one seen.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from ssl_toolkit import atomic
+from ssl_toolkit.analysis.sample import Sample, rows_of
+from ssl_toolkit.pictures.grids import image_table, to_display
 
 # steps of Adam on the normalised input; the objective is the target's value in standard deviations over the
 # test features, minus L2 times the image's mean squared normalised value
@@ -113,3 +119,66 @@ def activation_targets(
         for i in range(count)
     ]
     return best, records
+
+
+def activation_maximisation(
+    backbone: nn.Module,
+    head: nn.Linear,
+    data: Any,
+    normalize: Any,
+    sample: Sample,
+    units: list[int],
+    classes: list[int],
+    seed: int,
+    steps: int,
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Maximise each unit and each class logit (one batch each); draw both tables."""
+    device = sample.features.device
+    mean, std = normalize.mean.flatten().cpu(), normalize.std.flatten().cpu()
+    lo, hi = ((sample.lo - mean) / std).to(device), ((sample.hi - mean) / std).to(device)
+    starts = normalize(sample.images.to(device))
+    unit_idx, class_idx = torch.tensor(units, device=device), torch.tensor(classes, device=device)
+    rows, crows = torch.arange(len(units), device=device), torch.arange(len(classes), device=device)
+    with torch.no_grad():
+        logits = head(sample.features)
+    best_units, unit_records = activation_targets(
+        lambda x: backbone(x)[rows, unit_idx], sample.features[:, unit_idx], starts, lo, hi, seed, steps
+    )
+    best_classes, class_records = activation_targets(
+        lambda x: head(backbone(x))[crows, class_idx], logits[:, class_idx], starts, lo, hi, seed, steps
+    )
+    for record, u in zip(unit_records, units):
+        record["unit"] = u
+    for record, c in zip(class_records, classes):
+        record["class"] = c
+        record["name"] = data.class_names[c]
+    for best, records, captions, name, what in (
+        (best_units, unit_records, [f"unit {u}" for u in units], "units", "feature units (activation"),
+        (best_classes, class_records, [data.class_names[c] for c in classes], "classes", "class logits (logit"),
+    ):
+        shown = to_display(best.cpu() * std.view(1, -1, 1, 1) + mean.view(1, -1, 1, 1))  # each image stretched
+        cells = [
+            (shown[i], f"{caption}\n{r['before']:.2g} -> {r['after']:.3g}", "black")
+            for i, (caption, r) in enumerate(zip(captions, records))
+        ]
+        title = f"{backbone.name}{' + linear probe' if name == 'classes' else ''}: inputs maximising {what} "
+        atomic.write_bytes(
+            out_dir / f"activation_max_{name}.png", image_table(rows_of(cells), title + "before -> after)")
+        )
+    return {
+        "units": unit_records,
+        "classes": class_records,
+        "method": {
+            "optimizer": "adam on the normalised input",
+            "steps": steps,
+            "lr": LR,
+            "l2": L2,
+            "blur": f"3x3 binomial every {BLUR_EVERY} steps",
+            "jitter_px": max(1, round(data.img_size / 16)),
+            "objective": "target value / its std over the sampled test images, minus l2 * mean(x^2)",
+            "pixel_range": sample.range_note,
+            "kept": "the best image seen (measured without jitter); pictures stretch each image to black..white",
+            "values": "units: backbone features; classes: the linear probe's logits",
+        },
+    }

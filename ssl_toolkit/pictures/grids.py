@@ -48,11 +48,12 @@ def to_display(pixels: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.T
     return x.permute(0, 2, 3, 1).numpy()
 
 
-def figure_png(fig, dpi: int = 110) -> bytes:
+def figure_png(fig, dpi: int = 110, tight: bool = True) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed); ``tight``: cropped to what is drawn."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return buffer.getvalue()
 

@@ -1,0 +1,124 @@
+"""From a resolved config to what a command works with: the dataset, the backbone, the task, the probe.
+
+The config is resolved once, at the edge; these functions turn its sections into objects and turn the
+objects' ValueErrors into one-line UserErrors that name the key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pretext import factory
+from pretext.base import PretextTask
+from ssl_toolkit import config as cfg
+from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data import DataOptions, DataSource, load_data
+from ssl_toolkit.errors import UserError
+from ssl_toolkit.registry import PROBES
+
+Stats = tuple[tuple[float, ...], tuple[float, ...]]
+
+
+# ------------------------------------------------------------------------------------------------ pretraining
+
+
+def resolve_config(file_values: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The checked pretraining config: defaults <- file <- overrides, with the chosen task's keys. ``backbone.norm
+    = auto`` becomes the norm the task asks for (``batch`` unless its ``backbone_norm`` says otherwise, e.g.
+    ``layer`` for a WGAN-GP critic), so config.yaml records the net that was built."""
+    config = cfg.resolve(file_values, overrides, extra_schema=lambda flat: factory.task_keys(flat["task.name"]))
+    if config["backbone"]["norm"] == "auto":
+        config["backbone"]["norm"] = factory.backbone_norm(config["task"]["name"], config["task"])
+    return config
+
+
+def needs_coords(config: dict[str, Any]) -> bool:
+    """Whether any of the configured tasks needs each tile's coordinates (e.g. geolocation)."""
+    return factory.needs_coords(config["task"]["name"])
+
+
+def open_data(data_cfg: dict[str, Any], need_coords: bool = False, stats: Stats | None = None) -> DataSource:
+    """The configured dataset (``data.*`` keys); ``stats`` replaces the computed normalisation statistics."""
+    return load_data(data_cfg["name"], DataOptions.from_config(data_cfg), need_coords=need_coords, stats=stats)
+
+
+def build_backbone(backbone_cfg: dict[str, Any], data: DataSource) -> Backbone:
+    """The ``backbone`` section's net for ``data``'s channels and image size."""
+    in_chans = backbone_cfg["in_chans"] or data.in_chans
+    if in_chans != data.in_chans:
+        raise UserError(f"backbone.in_chans is {in_chans} but data '{data.name}' has {data.in_chans} channels")
+    try:
+        norm = backbone_cfg.get("norm") or "batch"  # runs made before the key existed used batch norm
+        return create_backbone(
+            backbone_cfg["name"], in_chans, backbone_cfg["img_size"], data.img_size, "batch" if norm == "auto" else norm
+        )
+    except (ValueError, TypeError) as e:
+        raise UserError(f"backbone '{backbone_cfg['name']}': {e}") from None
+
+
+def random_backbone(name: str, data: DataSource) -> Backbone:
+    """A randomly initialised backbone ``name`` for ``data`` (the baseline of probes)."""
+    return build_backbone({"name": name, "in_chans": None, "img_size": None}, data)
+
+
+def build_task(config: dict[str, Any], data: DataSource) -> PretextTask:
+    """The configured task on a new backbone sized for ``data``, fitted to the data (``fit_data``)."""
+    backbone = build_backbone(config["backbone"], data)
+    try:
+        task = factory.create_task(config["task"]["name"], backbone, config["task"])
+        task.fit_data(data)
+        return task
+    except (ValueError, TypeError) as e:
+        raise UserError(f"task '{config['task']['name']}': {e}") from None
+
+
+# ------------------------------------------------------------------------------------------------ probing
+
+# a probe measures on the whole test set unless told otherwise, even when the run was pretrained on a subset
+PROBE_INHERITED_DATA_KEYS = tuple(
+    k for k in cfg.SCHEMA if k.startswith("data.") and k not in ("data.subset", "data.num_workers")
+)
+PROBE_DATA_KEYS = (*PROBE_INHERITED_DATA_KEYS, "data.subset", "data.num_workers")
+# low-shot: the probe trains on this share of the training labels (per class, seeded by the probe's seed)
+LABEL_FRACTION = cfg.Key(float, 1.0, minimum=1e-6)
+
+
+def resolve_probe_config(
+    protocol: str, run_config: dict[str, Any] | None, overrides: list[tuple[str, Any]]
+) -> dict[str, Any]:
+    """``data.*`` (from the run's config when there is one) and ``probe.*`` (the probe's constructor)."""
+    schema = {k: cfg.SCHEMA[k] for k in PROBE_DATA_KEYS}
+    schema.update(cfg.params_schema(PROBES.get(protocol), "probe.", skip=()))
+    schema["probe.label_fraction"] = LABEL_FRACTION
+    flat = {k: spec.default for k, spec in schema.items()}
+    if run_config is not None:
+        run_flat = cfg.flatten(run_config)
+        flat.update({k: run_flat[k] for k in PROBE_INHERITED_DATA_KEYS if k in run_flat})
+        try:
+            flat = cfg.apply(schema, flat, {k: flat[k] for k in PROBE_INHERITED_DATA_KEYS})
+        except UserError as e:
+            raise UserError(f"the run's config.yaml: {e}") from None
+    return cfg.unflatten(cfg.apply(schema, flat, dict(overrides)))
+
+
+def build_probe(protocol: str, settings: dict[str, Any]) -> tuple[Any, float]:
+    """(the probe ``protocol`` with the ``probe`` section's settings, the label fraction it trains on)."""
+    settings = dict(settings)
+    label_fraction = settings.pop("label_fraction")
+    if label_fraction > 1:
+        raise UserError(f"probe.label_fraction must be in (0, 1], got {label_fraction}")
+    try:
+        return PROBES.get(protocol)(**settings), label_fraction
+    except (ValueError, TypeError) as e:
+        raise UserError(f"probe '{protocol}': {e}") from None
+
+
+def open_labelled_data(data_cfg: dict[str, Any], need_coords: bool = False, stats: Stats | None = None) -> DataSource:
+    """The labelled data a backbone is measured on. ``need_coords``: keep only the samples with coordinates, as
+    a run whose task needed them did; its probe's split must be drawn from the same samples, or pretraining
+    tiles could land in the probe's test set."""
+    data = open_data(data_cfg, need_coords=need_coords, stats=stats)
+    if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
+        raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
+    return data
