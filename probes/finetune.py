@@ -12,13 +12,11 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from probes.base import top1_accuracy
+from probes.base import check_settings, top1_accuracy, train_supervised
 from ssl_toolkit.backbones.base import Backbone
-from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch, epoch_order, iterate
+from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch
 from ssl_toolkit.registry import PROBES
 
 
@@ -34,10 +32,11 @@ class FinetuneProbe:
         head_lr: float = 1e-3,
         weight_decay: float = 1e-4,
     ) -> None:
-        if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-        if lr <= 0 or head_lr <= 0 or weight_decay < 0:
-            raise ValueError(f"lr and head_lr must be > 0 and weight_decay >= 0, got {lr}, {head_lr}, {weight_decay}")
+        check_settings(
+            counts={"epochs": epochs, "batch_size": batch_size},
+            positive={"lr": lr, "head_lr": head_lr},
+            non_negative={"weight_decay": weight_decay},
+        )
         self.epochs, self.batch_size, self.lr, self.head_lr = epochs, batch_size, lr, head_lr
         self.weight_decay = weight_decay
 
@@ -55,21 +54,21 @@ class FinetuneProbe:
         )
         steps = self.epochs * batches_per_epoch(len(data.train), self.batch_size)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-        normalize = Normalizer.for_data(data, device)
         t0 = time.time()
         model.train()
-        for epoch in range(self.epochs):
-            order = epoch_order(len(data.train), self.batch_size, seed, epoch)
-            for images, meta in tqdm(
-                iterate(data.train, order), total=len(order), desc=f"finetune epoch {epoch + 1}", disable=None
-            ):
-                loss = F.cross_entropy(model(normalize(images.to(device))), meta["label"].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
+        train_supervised(
+            model,
+            data,
+            device,
+            optimizer,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=seed,
+            desc="finetune",
+            after_step=scheduler.step,
+        )
         train_s = time.time() - t0
-        accuracy = top1_accuracy(model, data.test, normalize, device, 512)
+        accuracy = top1_accuracy(model, data.test, Normalizer.for_data(data, device), device, 512)
         return {
             "accuracy": accuracy,
             "train_seconds": round(train_s, 2),

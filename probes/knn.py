@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 import torch
 
+from probes.base import check_settings
 from probes.features import train_test_features
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data import DataSource
@@ -44,8 +45,7 @@ class KnnProbe:
     """Frozen backbone, cached features, faiss cosine kNN with a temperature-weighted vote; test accuracy."""
 
     def __init__(self, k: int = 20, temperature: float = 0.07, cache: bool = True) -> None:
-        if k < 1 or temperature <= 0:
-            raise ValueError(f"k must be >= 1 and temperature > 0, got {k} and {temperature}")
+        check_settings(counts={"k": k}, positive={"temperature": temperature})
         self.k, self.temperature, self.cache = k, temperature, cache
 
     def run(

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from probes.base import check_settings
 from probes.features import train_test_features
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data import DataSource
@@ -106,10 +107,11 @@ class LinearProbe:
     ) -> None:
         """``weight_decay`` None: chosen on the validation split among WEIGHT_DECAYS. ``cache``: reuse and keep
         extracted features on disk."""
-        if epochs < 1 or batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-        if lr <= 0 or (weight_decay is not None and weight_decay < 0):
-            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr} and {weight_decay}")
+        check_settings(
+            counts={"epochs": epochs, "batch_size": batch_size},
+            positive={"lr": lr},
+            non_negative={"weight_decay": weight_decay},
+        )
         if not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr

@@ -13,13 +13,11 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
-from probes.base import top1_accuracy
+from probes.base import check_settings, top1_accuracy, train_supervised
 from ssl_toolkit.backbones.base import Backbone
-from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate
+from ssl_toolkit.data import DataSource, Normalizer
 from ssl_toolkit.registry import PROBES
 
 
@@ -30,12 +28,10 @@ class SeedFcProbe:
     def __init__(
         self, epochs: int = 1, batch_size: int = 64, lr: float = 1.0, gamma: float = 0.7, test_batch_size: int = 1000
     ) -> None:
-        if min(epochs, batch_size, test_batch_size) < 1:
-            raise ValueError(
-                f"epochs, batch_size and test_batch_size must be >= 1, got {epochs}, {batch_size}, {test_batch_size}"
-            )
-        if lr <= 0 or gamma <= 0:
-            raise ValueError(f"lr and gamma must be > 0, got {lr} and {gamma}")
+        check_settings(
+            counts={"epochs": epochs, "batch_size": batch_size, "test_batch_size": test_batch_size},
+            positive={"lr": lr, "gamma": gamma},
+        )
         self.epochs, self.batch_size, self.lr, self.gamma = epochs, batch_size, lr, gamma
         self.test_batch_size = test_batch_size
 
@@ -53,27 +49,30 @@ class SeedFcProbe:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adadelta(params, lr=self.lr)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=self.gamma)
-        normalize = Normalizer.for_data(data, device)
         t0 = time.time()
-        for epoch in range(self.epochs):
+
+        def modes() -> None:
             model.train()  # dropout on, as in the seed
             for module in backbone.modules():  # but frozen batch-norm layers keep their statistics
                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(
                     p.requires_grad for p in module.parameters()
                 ):
                     module.eval()
-            order = epoch_order(len(data.train), self.batch_size, seed, epoch)
-            for images, meta in tqdm(
-                iterate(data.train, order), total=len(order), desc=f"seed-fc epoch {epoch + 1}", disable=None
-            ):
-                logits = model(normalize(images.to(device)))
-                loss = F.nll_loss(F.log_softmax(logits, dim=1), meta["label"].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            scheduler.step()
+
+        train_supervised(
+            model,
+            data,
+            device,
+            optimizer,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=seed,
+            desc="seed-fc",
+            before_epoch=modes,
+            after_epoch=scheduler.step,
+        )
         train_s = time.time() - t0
-        accuracy = top1_accuracy(model, data.test, normalize, device, self.test_batch_size)
+        accuracy = top1_accuracy(model, data.test, Normalizer.for_data(data, device), device, self.test_batch_size)
         return {
             "accuracy": accuracy,
             "trainable": trainable + ["fc2.weight", "fc2.bias"],

@@ -172,3 +172,28 @@ def test_sync_batchnorm_conversion_keeps_timm_activations() -> None:
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert len(norms) == 2 and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
     assert isinstance(norms[0].act, torch.nn.ReLU)  # timm's fused norm + activation keeps its activation
+
+
+def test_all_gather_rows_with_uneven_shards_gives_every_rank_the_rows_and_their_gradients(tmp_path: Path) -> None:
+    """The step context's ``all_gather`` under 2 gloo processes holding 3 and 2 rows: every rank sees the 5 rows in
+    rank order, knows where its own start, and each rank's rows get the gradient of every rank's loss."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    command += [str(Path(__file__).with_name("gather_worker.py")), str(tmp_path)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = torch.tensor([0.0, 1.0, 2.0, 10.0, 11.0]).view(5, 1).repeat(1, 2)
+    weight = (1.0 + torch.arange(5.0)).view(5, 1).repeat(1, 2)
+    for rank, (start, rows) in enumerate([(0, 3), (3, 2)]):
+        result = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        assert torch.equal(result["gathered"], expected) and result["offset"] == start
+        assert torch.equal(result["grad"], 2 * weight[start : start + rows])  # both ranks' losses reach these rows
+
+
+def test_all_gather_rows_in_one_process_is_the_tensor_itself() -> None:
+    from ssl_toolkit.engine.distributed import all_gather_rows
+
+    x = torch.randn(4, 3)
+    gathered, offset = all_gather_rows(x, World())
+    assert gathered is x and offset == 0

@@ -64,3 +64,27 @@ def test_without_resume_an_existing_run_is_not_overwritten(ssl, tmp_path: Path) 
     assert ssl("pretrain", "--max-steps", 2, "--out", tmp_path / "r", *TINY)[0] == 0
     code, _, err = ssl("pretrain", "--max-steps", 2, "--out", tmp_path / "r", *TINY)
     assert code == 2 and "already holds a run; pass --resume" in err
+
+
+def test_a_run_folder_written_before_the_house_redesign_resumes_exactly(ssl, tmp_path: Path, monkeypatch) -> None:
+    """``fixtures/run_before_redesign``: a run made by the toolkit before the redesign of issue 13 (rotation with
+    one random rotation per image, mnist_net on 8 px images of a relative folder ``images``, SGD with momentum),
+    stopped at step 5 of 14 with a log window open. Resumed by today's code it ends with the weights and the
+    records of a run made today without stopping."""
+    import shutil
+
+    from tests.images import colour_images
+
+    monkeypatch.chdir(tmp_path)
+    colour_images(tmp_path / "images", 12)  # the images it was trained on (seeded), at the path its config names
+    shutil.copytree(Path(__file__).parent / "fixtures" / "run_before_redesign", tmp_path / "old")
+    code, out, err = ssl("pretrain", "--resume", "--out", "old")
+    assert code == 0, err
+    assert "step 14, epoch 2" in out
+    assert ssl("pretrain", "--config", tmp_path / "old" / "config.yaml", "--out", "new", "train.max_steps=null")[0] == 0
+    a, b = (
+        load_file(str(tmp_path / "old" / "backbone.safetensors")),
+        load_file(str(tmp_path / "new" / "backbone.safetensors")),
+    )
+    assert state_equal(a, b)
+    assert [r for r in records(tmp_path / "old") if r["step"] != 5] == records(tmp_path / "new")

@@ -5,23 +5,10 @@ import pytest
 import torch
 
 from ssl_toolkit.backbones import create_backbone
-from ssl_toolkit.data import DataSource, TensorImages
 from ssl_toolkit.engine.optim import build_optimizer
 from ssl_toolkit.engine.step import StepContext
 from ssl_toolkit.registry import TASKS
-
-
-def geotagged_mnist_like(n: int = 150) -> DataSource:
-    """Random 1x28x28 images with labels and random coordinates all over the globe."""
-    g = torch.Generator().manual_seed(0)
-    coords = torch.stack([torch.rand(n, generator=g) * 180 - 90, torch.rand(n, generator=g) * 360 - 180], dim=1)
-    split = TensorImages(
-        torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
-        torch.randint(0, 10, (n,), generator=g),
-        coords.double(),
-        [f"tile{i}" for i in range(n)],
-    )
-    return DataSource("random", split, split, (0.5,), (0.25,), 1, 28, 10, tuple("0123456789"))
+from tests.tiny import geotagged_mnist_like
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -40,6 +27,8 @@ def test_task_training_step_is_finite_and_moves_the_backbone(name: str) -> None:
     meta = data.train.batch_meta(torch.arange(6))
     meta |= {"pixel_mean": torch.tensor(0.5).view(1, 1, 1, 1), "pixel_std": torch.tensor(0.25).view(1, 1, 1, 1)}
     out = task.training_step((torch.rand(6, 1, 28, 28) - 0.5) / 0.25, meta, ctx)
+    with torch.no_grad():
+        task.after_step(ctx)  # as the engine calls it
     assert out["loss"].ndim == 0 and all(torch.isfinite(v).all() for v in out.values())
     assert any(not torch.equal(a, b) for a, b in zip(before, backbone.parameters(), strict=True))
     assert all(n >= 1 for n in ctx.steps_taken.values())  # every optimizer stepped

@@ -17,7 +17,7 @@ from pretext.vae import kl_to_standard_normal
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.engine.optim import build_optimizer
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
-from tests.pretext.test_all_tasks import geotagged_mnist_like
+from tests.tiny import geotagged_mnist_like
 
 REAL = torch.tensor([2.0, -1.0, 0.5])
 FAKE = torch.tensor([-3.0, 0.0, 1.5])

@@ -1,11 +1,13 @@
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from probes.linear import LinearProbe
+from probes.linear import LinearFit, LinearProbe
 from probes.seed_fc import SeedFcProbe
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.data import DataOptions, load_data
+from tests.tiny import pretrain_tiny
 
 
 def test_seed_fc_trains_only_fc_layers() -> None:
@@ -34,7 +36,7 @@ def test_linear_probe_learns_and_leaves_the_backbone_untouched() -> None:
 
 def test_probe_cli_end_to_end_on_a_tiny_run(ssl, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    assert ssl("pretrain", "--task", "transpose", "--out", run, "data.subset=300", "train.batch_size=32")[0] == 0
+    pretrain_tiny(ssl, run, "data.subset=300", task="transpose", max_steps=None)
     code, out, _ = ssl("probe", "--run", run, "--protocol", "seed-fc", "data.subset=300")
     assert code == 0 and "seed-fc probe accuracy:" in out
     import json
@@ -89,3 +91,15 @@ def test_a_wgan_gp_critic_with_layer_norm_and_spectral_norm_is_probed(ssl, image
     assert "norm: layer" in (run / "config.yaml").read_text()
     code, out, _ = ssl("probe", "--run", run, "--protocol", "linear", "--epochs", 2)
     assert code == 0 and "linear probe accuracy" in out
+
+
+def test_folded_standardisation_gives_the_same_logits() -> None:
+    torch.manual_seed(0)
+    clf = nn.Linear(6, 3)
+    features = torch.randn(10, 6) * 3 + 1
+    mean, std = features.mean(0), features.std(0)
+    fitted = LinearFit(clf, mean, std, weight_decay=0.0, validation_accuracy={})
+    folded = fitted.folded()
+    assert torch.allclose(folded(features), clf((features - mean) / std), atol=1e-5)
+    assert torch.allclose(folded(features), clf(fitted.standardise(features)), atol=1e-5)
+    assert not any(p.requires_grad for p in folded.parameters())

@@ -15,7 +15,7 @@ from ssl_toolkit.analysis.sample_quality import Reference, frechet_distance, sam
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.engine.loop import train
 from ssl_toolkit.engine.settings import TrainSettings
-from tests.pretext.test_all_tasks import geotagged_mnist_like
+from tests.tiny import geotagged_mnist_like
 
 
 def test_frechet_distance_of_diagonal_gaussians() -> None:

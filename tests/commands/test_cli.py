@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny import pretrain_tiny
+
 
 def test_tasks_lists_every_registry(ssl) -> None:
     code, out, _ = ssl("tasks")
@@ -74,7 +76,7 @@ def test_user_mistakes_are_one_line_errors(ssl, args: list[str], message: str) -
 
 def test_corrupt_and_mismatched_run_weights(ssl, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    assert ssl("pretrain", "--out", run, "--max-steps", 1, "data.subset=64")[0] == 0
+    pretrain_tiny(ssl, run, task="transpose", max_steps=1)
     (run / "backbone.safetensors").write_bytes(b"\x00\x01 truncated")
     code, _, err = ssl("probe", "--run", run, "data.subset=64")
     assert code == 2 and "backbone.safetensors is not a readable safetensors file" in err

@@ -8,14 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from probes.linear import LinearFit
-from ssl_toolkit.analysis.fgsm import fgsm_predictions, gradient_sign, perturb
 from ssl_toolkit.commands.visualize import add_parser, visualize
 from ssl_toolkit.errors import UserError
 from tests.data.geotiffs import two_class_chips
+from tests.tiny import pretrain_tiny
 
 PNG = b"\x89PNG\r\n\x1a\n"
 PICTURES = ("activation_max_units.png", "activation_max_classes.png", "neighbours.png", "tsne.png", "fgsm_examples.png")
@@ -35,23 +32,6 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def tiny_run(ssl, path: Path, *extra: str) -> Path:
-    code, _, err = ssl(
-        "pretrain",
-        "--task",
-        "rotation",
-        "--out",
-        path,
-        "--max-steps",
-        2,
-        "data.subset=200",
-        "train.batch_size=32",
-        *extra,
-    )
-    assert code == 0, err
-    return path
-
-
 def run_visualize(run: Path, **kw) -> dict:
     settings = dict(units=None, classes=None, eps=[0, 0.01, 0.03, 0.1], samples=200, seed=1, out_dir=None)
     settings.update(overrides=[("data.subset", 200), *OVERRIDES], device_name="cpu", steps=30)
@@ -68,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
 def test_visualize_command_writes_pictures_and_consistent_numbers(
     ssl, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = tiny_run(ssl, tmp_path / "run")
+    run = pretrain_tiny(ssl, tmp_path / "run")
     command = ["visualize", "--run", str(run), "--samples", "200", "--steps", "30", "data.subset=200", *PROBE]
     args = parser().parse_args(command)
     args.func(args)
@@ -118,7 +98,7 @@ def test_visualize_parser_reads_lists() -> None:
 
 
 def test_visualize_names_bad_values(ssl, tmp_path: Path) -> None:
-    run = tiny_run(ssl, tmp_path / "run")
+    run = pretrain_tiny(ssl, tmp_path / "run")
     with pytest.raises(UserError, match="--units 128: .*128 features"):
         run_visualize(run, units=[0, 128])
     with pytest.raises(UserError, match="--classes 10: .*10 classes"):
@@ -139,7 +119,7 @@ def test_visualize_colour_and_multiband_data(ssl, tmp_path: Path, image_folder: 
     else:
         data, chans = tmp_path / "chips", 4
         two_class_chips(data, 30)
-    run = tiny_run(ssl, tmp_path / "run", "--data", data, "train.batch_size=8")
+    run = pretrain_tiny(ssl, tmp_path / "run", "--data", data, "train.batch_size=8")
     record = run_visualize(run, samples=50, eps=[0, 0.05], overrides=OVERRIDES, out_dir=tmp_path / "pictures")
     assert record["channels"] == chans
     assert ("first 3 of 4" in record["shown"]) == (chans == 4)
@@ -149,38 +129,3 @@ def test_visualize_colour_and_multiband_data(ssl, tmp_path: Path, image_folder: 
         assert target["after"] > target["before"], target
     accuracy = {a["eps"]: a["accuracy"] for a in record["fgsm"]["accuracy"]}
     assert accuracy[0.0] == pytest.approx(record["fgsm"]["clean_accuracy_from_features"], abs=1e-3)
-
-
-def test_fgsm_step_on_a_linear_model_matches_the_hand_written_gradient() -> None:
-    """For logits W x + b the cross-entropy gradient wrt x is W^T (softmax - onehot)."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(2 * 3 * 3, 4))
-    x = torch.rand(5, 2, 3, 3) * 255
-    y = torch.tensor([0, 1, 2, 3, 0])
-    normalize = lambda images: (images / 255 - 0.5) / 0.25  # noqa: E731
-    weight = model[1].weight.detach()
-    logits = model(normalize(x)).detach()
-    grad_pixels = (F.softmax(logits, 1) - F.one_hot(y, 4).float()) @ weight  # per normalised input
-    expected = grad_pixels.sign().view_as(x)  # the chain to stored values multiplies by a positive constant
-    assert torch.equal(gradient_sign(model, normalize, x, y), expected)
-
-    lo, hi = torch.zeros(2), torch.ones(2)
-    adv = perturb(x, expected, 0.1, 255.0, lo, hi)
-    assert torch.allclose(adv, (x + 25.5 * expected).clamp(0, 255))
-    assert torch.equal(perturb(x, expected, 0.0, 255.0, lo, hi), x)
-
-    preds = fgsm_predictions(model, normalize, [(x, y)], [0.0, 0.1], 255.0, lo, hi, torch.device("cpu"))
-    assert torch.equal(preds[0.0], logits.argmax(1))
-    assert torch.equal(preds[0.1], model(normalize(adv)).argmax(1))
-
-
-def test_folded_standardisation_gives_the_same_logits() -> None:
-    torch.manual_seed(0)
-    clf = nn.Linear(6, 3)
-    features = torch.randn(10, 6) * 3 + 1
-    mean, std = features.mean(0), features.std(0)
-    fitted = LinearFit(clf, mean, std, weight_decay=0.0, validation_accuracy={})
-    folded = fitted.folded()
-    assert torch.allclose(folded(features), clf((features - mean) / std), atol=1e-5)
-    assert torch.allclose(folded(features), clf(fitted.standardise(features)), atol=1e-5)
-    assert not any(p.requires_grad for p in folded.parameters())

@@ -158,5 +158,5 @@ def test_suite_mistakes_fail_before_any_cell_runs(tmp_path: Path, text: str, mes
 
 @pytest.mark.parametrize("name", ["mnist", "eurosat"])
 def test_the_shipped_suites_resolve(name: str) -> None:
-    suite = load_suite(Path(__file__).parent.parent / "configs" / "bench" / f"{name}.yaml")
+    suite = load_suite(Path(__file__).parents[2] / "configs" / "bench" / f"{name}.yaml")
     assert suite.cells and {c.task for c in suite.cells} >= {"rotation", "jigsaw", "gan", "vae", "random-init"}
