@@ -24,6 +24,9 @@ def shuffle_tiles(tiles: torch.Tensor, perms: torch.Tensor) -> torch.Tensor:
     return tiles[torch.arange(tiles.shape[0], device=tiles.device).unsqueeze(1), perms]
 
 
+MAX_PERMUTATIONS = 2000
+
+
 class PuzzleTask(PretextTask):
     """Shared parts of jigsaw-style tasks: the permutation set (a buffer, so checkpoints carry it), tiling, tile
     embedding by the shared backbone, and the permutation classifier on the 9 concatenated embeddings."""
@@ -34,6 +37,11 @@ class PuzzleTask(PretextTask):
         super().__init__(backbone)
         if not 0 < tile_fraction <= 1:
             raise ValueError(f"tile_fraction must be in (0, 1], got {tile_fraction}")
+        if not 2 <= num_permutations <= MAX_PERMUTATIONS:
+            raise ValueError(
+                f"num_permutations must be in [2, {MAX_PERMUTATIONS}], got {num_permutations} (the greedy "
+                "max-Hamming search takes time in proportion to N x 9!; published sets hold 100 to 1000)"
+            )
         self.tile_fraction = tile_fraction
         perms = torch.from_numpy(load_or_build(num_permutations, permutation_seed))
         self.register_buffer("permutations", perms)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.cache import cache_dir
 from ssl_toolkit.data import DataSource, Normalizer
 from ssl_toolkit.data.splits import Split, TensorImages
+from ssl_toolkit.errors import UserError
 
 
 def weights_hash(backbone: Backbone) -> str:
@@ -35,6 +37,15 @@ def weights_hash(backbone: Backbone) -> str:
     return h.hexdigest()
 
 
+def source_file(sample_path: str) -> str:
+    """The file a sample's path names: the path itself when such a file exists (its name may hold an ``@``),
+    else the path less a trailing window marker ``@col,row`` (a tile of a larger GeoTIFF, see ``raster.Tile``)."""
+    if os.path.exists(sample_path):
+        return sample_path
+    match = re.fullmatch(r"(.+)@\d+,\d+", sample_path)
+    return match.group(1) if match else sample_path
+
+
 def split_fingerprint(split: Split) -> str:
     """What identifies a split's samples: labels, paths (with each file's size and mtime) or its pixels."""
     h = hashlib.sha256(split.labels.numpy().tobytes())
@@ -42,7 +53,7 @@ def split_fingerprint(split: Split) -> str:
         for p in split.paths:
             h.update(p.encode())
             try:
-                st = os.stat(p.split("@", 1)[0])
+                st = os.stat(source_file(p))
                 h.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
             except OSError:
                 h.update(b"|?")
@@ -92,11 +103,17 @@ def cached_features(
             pass  # damaged: extract again
     split = getattr(data, split_name)
     x, y = extract_features(backbone, split, Normalizer.for_data(data, device), device, desc=f"features {split_name}")
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        raise UserError(
+            f"the backbone's features of {bad} of {len(x)} {split_name} images of '{data.name}' are NaN or infinite; "
+            "its weights or this data's pixels are broken"
+        )
     if use_cache:
         try:
             with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.savez(f, features=x.numpy(), labels=y.numpy())
-        except OSError:
+        except (OSError, UserError):
             pass
     return x, y, False
 

@@ -121,4 +121,11 @@ def open_labelled_data(data_cfg: dict[str, Any], need_coords: bool = False, stat
     data = open_data(data_cfg, need_coords=need_coords, stats=stats)
     if data.num_classes == 0 or bool((data.train.labels < 0).any() or (data.test.labels < 0).any()):
         raise UserError(f"data '{data.name}' is not labelled throughout; a probe needs a class for every sample")
+    for side, split in (("training", data.train), ("test", data.test)):
+        classes = int(split.labels.unique().numel())
+        if classes < 2:
+            raise UserError(
+                f"data '{data.name}': its {side} split holds {classes} class; a probe's accuracy means something "
+                "only with at least 2 classes on both sides"
+            )
     return data

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_toolkit import atomic
+from ssl_toolkit.errors import UserError
 
 
 def cache_dir() -> Path:
@@ -33,5 +34,5 @@ def save_array(path: Path, array: np.ndarray) -> None:
     try:
         with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.save(f, array)
-    except OSError:
+    except (OSError, UserError):  # a read-only or full cache folder only costs time
         pass

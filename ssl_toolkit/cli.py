@@ -53,14 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"ssl: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ssl: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into a reader that stopped early (`ssl tasks | head`)
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush does not fail again
         return 0
+    except OSError as e:  # the operating system refused a file (permissions, space, a path under a file)
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ssl: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ssl: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ SCHEMA: dict[str, Key] = {
     "data.tile_size": Key(int, None, optional=True, minimum=1),
     "data.tile_stride": Key(int, None, optional=True, minimum=1),
     "data.stats_tiles": Key(int, 1024, minimum=1),
+    "data.max_tiles": Key(int, 1_000_000, optional=True, minimum=1),  # GeoTIFF windows in all (null: no limit)
     "data.on_bad_file": Key(str, "error", choices=("error", "skip")),
     "optim.name": Key(str, "adadelta", choices=("adadelta", "sgd", "adam", "adamw")),
     "optim.lr": Key(float, 1.0, minimum=0),
@@ -95,6 +97,8 @@ def record(cls: type, config: dict[str, Any]) -> Any:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file (safe loader); a missing or malformed file is a UserError."""
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"config file {p} is a folder; expected a YAML file (see configs/)")
     if not p.is_file():
         raise UserError(f"config file {p} does not exist")
     try:
@@ -145,6 +149,17 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def with_flags(flags: list[tuple[str, Any, str]], overrides: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Command-line flags (key, value or None when not given, the flag's name) before the ``key=value``
+    overrides; a key given both ways with different values is a UserError naming both."""
+    given = [(key, value) for key, value, _ in flags if value is not None]
+    for key, value, flag in flags:
+        for other, v in overrides:
+            if value is not None and other == key and v != value:
+                raise UserError(f"{flag} {value} and {key}={v} disagree; give one of them")
+    return given + list(overrides)
+
+
 def _check_value(key: str, value: Any, spec: Key) -> Any:
     if value is None:
         if spec.optional:
@@ -160,6 +175,8 @@ def _check_value(key: str, value: Any, spec: Key) -> Any:
             pass
     if not isinstance(value, want) or (want is int and isinstance(value, bool)):
         raise UserError(f"config key {key}: expected {want.__name__}, got {value!r} ({type(value).__name__})")
+    if want is float and not math.isfinite(value):
+        raise UserError(f"config key {key}: expected a finite number, got {value!r}")
     if spec.choices is not None and value not in spec.choices:
         raise UserError(f"config key {key}: expected one of {', '.join(spec.choices)}, got {value!r}")
     if spec.minimum is not None and value < spec.minimum:
@@ -225,6 +242,17 @@ def resolve(
         schema.update(extra)
         flat.update({k: spec.default for k, spec in extra.items()})
     return unflatten(apply(schema, flat, given))
+
+
+def changed_keys(
+    old: dict[str, Any], new: dict[str, Any], ignore: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """The keys whose value differs between two (nested) configs, sorted; ``ignore`` does not count, nor a key
+    added to the toolkit after ``old`` was made when ``new`` leaves it at its default."""
+    before, after = flatten(old), flatten(new)
+    added = {k for k in after if k not in before and k in SCHEMA and after[k] == SCHEMA[k].default}
+    keys = (set(before) | set(after)) - set(ignore) - added
+    return sorted(k for k in keys if before.get(k) != after.get(k))
 
 
 def save(config: dict[str, Any], path: str | Path) -> None:

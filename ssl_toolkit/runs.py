@@ -22,8 +22,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
@@ -51,6 +52,12 @@ class Run:
 
     def has_checkpoint(self) -> bool:
         return (self.checkpoints / "last.pt").exists()
+
+    def remove_temporaries(self) -> None:
+        """The temporary files of writes a killed process left (``.NAME.*.tmp``, see ``atomic``)."""
+        for tmp in self.path.rglob(".*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
 
     # --- config.yaml
 
@@ -140,10 +147,36 @@ class Run:
 
 def save_backbone(path: Path, backbone: Backbone, metadata: dict[str, str]) -> None:
     """``backbone.export_state_dict()`` as safetensors, with the backbone's name and input channels."""
-    state = {k: v.detach().cpu().clone().contiguous() for k, v in backbone.export_state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.export_state_dict().items()}
     meta = {"backbone": backbone.name, "in_chans": str(backbone.in_chans), **metadata}
-    with atomic.atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    atomic.write_bytes(path, safetensors_bytes(state, meta))
+
+
+SAFETENSORS_DTYPES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL",
+}  # fmt: skip
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """A safetensors file (8-byte header length, JSON header, the tensors' bytes) with its header in a fixed
+    order: metadata keys sorted, then tensors by name. The library's writer orders the metadata by a hash map,
+    so two identical runs wrote different bytes; these are byte-identical for identical weights."""
+    header: dict[str, object] = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {
+            "dtype": SAFETENSORS_DTYPES[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
 
 
 def load_backbone_weights(path: Path, backbone: Backbone) -> None:
@@ -154,6 +187,9 @@ def load_backbone_weights(path: Path, backbone: Backbone) -> None:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a readable safetensors file ({e})") from None
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise UserError(f"{path} holds NaN or infinite weights ({len(broken)} tensor(s), first {broken[0]})")
     try:
         backbone.load_export(state)
     except (ValueError, RuntimeError) as e:

@@ -113,6 +113,6 @@ def test_parameters_that_mirror_a_config_key_default_to_the_schema() -> None:
     from ssl_toolkit.engine.loop import train
 
     assert all(
-        p.default is inspect.Parameter.empty or p.name in ("world", "resume", "show_progress")
+        p.default is inspect.Parameter.empty or p.name in ("world", "resume", "show_progress", "config")
         for p in inspect.signature(train).parameters.values()
     )

@@ -9,6 +9,7 @@ real test histogram) in nats; ``frechet``, the Frechet distance between Gaussian
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from torch import nn
 from ssl_toolkit import atomic
 from ssl_toolkit.cache import cache_dir
 from ssl_toolkit.data import DataSource, Normalizer, epoch_order, iterate, sequential_order
+from ssl_toolkit.errors import UserError
 
 COVERED_SHARE = 0.01
 
@@ -69,8 +71,9 @@ def trained_judge(data: DataSource, device: torch.device, epochs: int = 1) -> Ju
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-    with atomic.atomic_path(path) as tmp:
-        save_file({k: v.contiguous().cpu() for k, v in judge.state_dict().items()}, str(tmp))
+    with contextlib.suppress(UserError):  # a read-only or full cache folder only costs time
+        with atomic.atomic_path(path) as tmp:
+            save_file({k: v.contiguous().cpu() for k, v in judge.state_dict().items()}, str(tmp))
     return judge.eval()
 
 

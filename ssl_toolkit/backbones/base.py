@@ -32,7 +32,18 @@ class Backbone(nn.Module):
         return plain_state_dict(self._export_module())
 
     def load_export(self, state: dict[str, torch.Tensor]) -> None:
-        """Load weights saved by ``export_state_dict``; missing or unexpected names raise ValueError."""
+        """Load weights saved by ``export_state_dict``; missing or unexpected names, or other shapes, raise a
+        ValueError naming the first of them."""
+        own = self._export_module().state_dict()
+        shapes = [
+            f"{k} {tuple(v.shape)} in the file, {tuple(own[k].shape)} here"
+            for k, v in state.items()
+            if k in own and tuple(v.shape) != tuple(own[k].shape)
+        ]
+        if shapes:
+            raise ValueError(
+                f"shapes differ: {'; '.join(shapes[:3])}" + (f" (+{len(shapes) - 3} more)" if len(shapes) > 3 else "")
+            )
         missing, unexpected = self._export_module().load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ValueError(f"missing keys {missing[:4]}, unexpected keys {unexpected[:4]}")

@@ -28,12 +28,13 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ssl_toolkit import atomic
+from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
 from ssl_toolkit.build import resolve_config, resolve_probe_config
 from ssl_toolkit.commands.bench_report import hardware, write_results
@@ -69,6 +70,15 @@ class Cell:
 
     def folder(self, out: Path) -> Path:
         return out / self.dataset / self.task / f"seed{self.seed}"
+
+    def definition(self, suite: Suite) -> dict[str, Any]:
+        """What the cell's results depend on: its pretrain config (a baseline: its data and backbone keys) and
+        the suite's probes; written as ``definition.json`` when the cell starts, checked on every later run."""
+        return {
+            "config": self.config,
+            "data_keys": [[k, v] for k, v in self.data_keys],
+            "probes": suite.probes,
+        }
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -121,6 +131,13 @@ def load_suite(path: Path) -> Suite:
             resolve_probe_config(protocol, None, [(k, v) for k, v in keys.items() if k != "protocol"])
         except UserError as e:
             raise UserError(f"{path}: probe '{label}': {e}") from None
+    for kind, labels in (("dataset", suite.datasets), ("task", suite.tasks), ("probe", suite.probes)):
+        for label in labels:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", label) or ".." in label:
+                raise UserError(
+                    f"{path}: {kind} label {label!r} names a folder under --out: use letters, digits and _ . + - "
+                    f"(for a path give e.g. 'mydata: {{data.name: /path}}')"
+                )
     for dataset, data_keys in suite.datasets.items():
         data_keys = {"data.name": dataset, **data_keys}
         shared = [(k, v) for k, v in data_keys.items() if k.startswith(("data.", "backbone."))]
@@ -136,17 +153,30 @@ def load_suite(path: Path) -> Suite:
     return suite
 
 
-def check_unchanged(cell: Cell, out: Path) -> None:
-    """A cell run before must have been run with the config the suite gives it now."""
+def check_unchanged(cell: Cell, suite: Suite, out: Path) -> None:
+    """A cell run before must have been run with what the suite gives it now: its pretrain config, and (recorded
+    in ``definition.json``) its probes' keys and a baseline's data and backbone keys."""
     folder = cell.folder(out)
+    recorded = folder / "definition.json"
+    if recorded.exists():
+        try:
+            before = json.loads(recorded.read_text())
+        except ValueError:
+            raise UserError(f"{recorded} is damaged; remove the cell folder {folder} to run it again") from None
+        now = json.loads(json.dumps(cell.definition(suite)))  # as it reads back from JSON
+        for part in ("data_keys", "probes"):
+            if before.get(part) != now[part]:
+                raise UserError(
+                    f"{folder} was run with {part.replace('_', ' ')} {before.get(part)!r} but the suite now gives "
+                    f"{now[part]!r}; use another --out for a changed suite"
+                )
     if cell.config is None or not (folder / "config.yaml").exists():
         return
     saved = cfg.flatten(cfg.load_yaml(folder / "config.yaml"))
     wanted = cfg.flatten(cell.config)
     # keys that only say how a run is carried out do not count, nor keys added to the toolkit after the run
     # was made, when the suite leaves them at their default
-    added = {k for k in wanted if k not in saved and k in cfg.SCHEMA and wanted[k] == cfg.SCHEMA[k].default}
-    changed = sorted(k for k in wanted if k not in cfg.RUN_ONLY_KEYS | added and saved.get(k) != wanted[k])
+    changed = cfg.changed_keys(cfg.unflatten(saved), cell.config, cfg.RUN_ONLY_KEYS)
     if changed:
         raise UserError(
             f"{folder} was run with {changed[0]}={saved.get(changed[0])!r} but the suite now gives "
@@ -159,6 +189,8 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     folder = cell.folder(out)
     t0 = time.time()
     pretrain_s = 0.0
+    if not (folder / "definition.json").exists():
+        atomic.write_text(folder / "definition.json", json.dumps(cell.definition(suite), indent=2) + "\n")
     if cell.config is not None and not (folder / "backbone.safetensors").exists():
         config = copy.deepcopy(cell.config)  # pretrain may fill in values
         config["train"]["device"] = device
@@ -206,10 +238,16 @@ def bench(suite_path: Path, out: Path | None, device: str = "auto", progress=_pr
     """Run every unfinished cell of a suite, then write the results; returns a summary."""
     suite = load_suite(suite_path)
     out = out or Path("runs") / f"bench-{suite.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "suite.yaml", Path(suite_path).read_text())
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; a bench needs a folder")
     for cell in suite.cells:
-        check_unchanged(cell, out)
+        check_unchanged(cell, suite, out)
+    with lock.exclusive(out, "ssl bench"):
+        atomic.write_text(out / "suite.yaml", Path(suite_path).read_text())  # only once the suite is accepted
+        return _run_cells(suite, out, device, progress)
+
+
+def _run_cells(suite: Suite, out: Path, device: str, progress) -> dict[str, Any]:
     machine = hardware(device)
     done = skipped = 0
     for i, cell in enumerate(suite.cells, 1):

@@ -5,18 +5,21 @@ every rank's weights digest)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pretext.base import PretextTask
-from ssl_toolkit import atomic
+from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
 from ssl_toolkit.build import build_task, needs_coords, open_data, resolve_config
 from ssl_toolkit.data import DataSource, Normalizer
 from ssl_toolkit.device import resolve_device, seed_everything
-from ssl_toolkit.engine import distributed
+from ssl_toolkit.engine import checkpoint, distributed
+from ssl_toolkit.engine.checkpoint import LAST
 from ssl_toolkit.engine.loop import train
 from ssl_toolkit.engine.metrics import MetricsLog
 from ssl_toolkit.engine.settings import TrainSettings
@@ -61,15 +64,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> None:
     flags = [
-        ("task.name", args.task),
-        ("data.name", args.data),
-        ("backbone.name", args.backbone),
-        ("train.epochs", args.epochs),
-        ("train.max_steps", args.max_steps),
-        ("train.batch_size", args.batch_size),
-        ("train.seed", args.seed),
+        ("task.name", args.task, "--task"),
+        ("data.name", args.data, "--data"),
+        ("backbone.name", args.backbone, "--backbone"),
+        ("train.epochs", args.epochs, "--epochs"),
+        ("train.max_steps", args.max_steps, "--max-steps"),
+        ("train.batch_size", args.batch_size, "--batch-size"),
+        ("train.seed", args.seed, "--seed"),
     ]
-    overrides = [(k, v) for k, v in flags if v is not None] + [cfg.parse_override(o) for o in args.overrides]
+    overrides = cfg.with_flags(flags, [cfg.parse_override(o) for o in args.overrides])
     if args.resume:
         config = resume_config(args, overrides)
     else:
@@ -96,6 +99,14 @@ def resume_config(args: argparse.Namespace, overrides: list[tuple[str, Any]]) ->
     if not saved.is_file():
         raise UserError(f"--resume: {args.out} holds no run (no config.yaml)")
     saved_config = resolve_config(cfg.load_yaml(saved), [])
+    for key in ("task.name", "backbone.name", "data.name"):
+        old = cfg.flatten(saved_config)[key]
+        new = dict(overrides).get(key, old)
+        if new != old:
+            raise UserError(
+                f"cannot change {key} when resuming: {args.out} is a run of {key.split('.')[0]} {old!r}, not "
+                f"{new!r}; start a new run with another --out"
+            )
     config = resolve_config(cfg.load_yaml(saved), overrides)
     old_flat, new_flat = cfg.flatten(saved_config), cfg.flatten(config)
     for key, _ in overrides:
@@ -115,18 +126,53 @@ def default_run_dir(config: dict[str, Any]) -> Path:
 
 
 def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
-    """Run (or resume) a pretraining run described by a resolved config; returns the engine's summary."""
+    """Run (or resume) a pretraining run described by a resolved config; returns the engine's summary.
+
+    The run owns its folder while it runs (``lock``; rank 0 holds it). A fresh run that stops on a user mistake
+    before its first checkpoint leaves no folder behind; a refused resume leaves the folder as it was."""
     run = Run(run_dir)
     if run.path.exists() and not run.path.is_dir():
         raise UserError(f"--out {run.path} is a file; a run needs a folder")
-    if run.has_checkpoint() and not resume:
-        raise UserError(f"{run.path} already holds a run; pass --resume to continue it, or choose another --out")
     world = distributed.world_from_env()
-    device = distributed.start(world, resolve_device(config["train"]["device"]))
-    try:
-        return _pretrain(config, run, resume, world, device)
-    finally:
-        distributed.stop()
+    created = not run.path.exists()
+    with lock.exclusive(run.path, "ssl pretrain") if world.main else contextlib.nullcontext():
+        try:
+            if run.has_checkpoint() and not resume:
+                raise UserError(
+                    f"{run.path} already holds a run; pass --resume to continue it, or choose another --out"
+                )
+            if resume:
+                check_resumable(run, config)
+            device = distributed.start(world, resolve_device(config["train"]["device"]))
+            try:
+                return _pretrain(config, run, resume, world, device)
+            finally:
+                distributed.stop()
+        except UserError:
+            if world.main and created and not run.has_checkpoint():
+                shutil.rmtree(run.path, ignore_errors=True)
+            raise
+
+
+def check_resumable(run: Run, config: dict[str, Any]) -> None:
+    """A run resumes from a readable ``last.pt`` made with the config its config.yaml holds now (less the keys
+    a resume may change); checked before anything is written. Leftover temporary files of a killed write go."""
+    path = run.checkpoints / LAST
+    if not path.exists():
+        raise UserError(
+            f"--resume: {run.path} holds no checkpoint to resume from ({path}); start it anew without --resume"
+        )
+    saved = checkpoint.load(path).get("config")
+    if saved is not None:  # checkpoints made before they kept the config cannot be checked
+        changed = cfg.changed_keys(saved, config, RESUMABLE_KEYS)
+        if changed:
+            old, new = cfg.flatten(saved), cfg.flatten(config)
+            shown = ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+            raise UserError(
+                f"{run.config_file} differs from the config {path.name} was made with ({shown}); put it back, "
+                "or start a new run with another --out"
+            )
+    run.remove_temporaries()
 
 
 def _pretrain(
@@ -142,7 +188,7 @@ def _pretrain(
         run.write_files(config, data)
         write_task_files(task, data, run, settings, device)
     distributed.barrier(world)  # the run folder is written before any rank goes on
-    summary = train(task, data, run.path, settings, device=device, world=world, resume=resume)
+    summary = train(task, data, run.path, settings, device=device, world=world, resume=resume, config=config)
     if world.distributed:
         summary["weights_digests"] = check_ranks_agree(task, world, run)
     if world.main:
@@ -167,7 +213,10 @@ def write_task_files(
     if not (run.plots / "examples.png").exists():
         normalize = Normalizer.for_data(data, device)
         title = f"{type(task).__name__}: training examples"
-        draw_examples(task, data, normalize, device, settings.seed, run.plots / "examples.png", title)
+        try:
+            draw_examples(task, data, normalize, device, settings.seed, run.plots / "examples.png", title)
+        except ValueError as e:  # the task cannot use these images (their size or shape)
+            raise UserError(f"task cannot use this data: {e}") from None
 
 
 def check_ranks_agree(task: torch.nn.Module, world: distributed.World, run: Run) -> list[str]:

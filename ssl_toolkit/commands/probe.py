@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from ssl_toolkit import atomic
+from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
 from ssl_toolkit.build import (
     build_probe,
@@ -49,11 +51,8 @@ def main(args: argparse.Namespace) -> None:
         raise UserError("give exactly one of --run RUN_DIR or --random-init --backbone NAME")
     if args.random_init and args.backbone is None:
         raise UserError("--random-init needs --backbone NAME (e.g. mnist_net or resnet18)")
-    overrides = [cfg.parse_override(o) for o in args.overrides]
-    if args.data is not None:
-        overrides.insert(0, ("data.name", args.data))
-    if args.epochs is not None:
-        overrides.insert(0, ("probe.epochs", args.epochs))
+    flags = [("probe.epochs", args.epochs, "--epochs"), ("data.name", args.data, "--data")]
+    overrides = cfg.with_flags(flags, [cfg.parse_override(o) for o in args.overrides])
     record = probe(
         protocol=args.protocol,
         run_dir=Path(args.run) if args.run else None,
@@ -86,11 +85,50 @@ def probe(
     overrides: list[tuple[str, Any]],
     device_name: str = "auto",
 ) -> dict[str, Any]:
-    """Measure a backbone; ``run_dir`` None means a randomly initialised ``backbone_name``."""
+    """Measure a backbone; ``run_dir`` None means a randomly initialised ``backbone_name``. The probe owns its
+    output folder while it runs; one that a user mistake stopped is left as it was (or not made)."""
     run = Run(run_dir) if run_dir is not None else None
     run_config = run.read_config() if run is not None else None
     probe_cfg = resolve_probe_config(protocol, run_config, overrides)
     prober, label_fraction = build_probe(protocol, probe_cfg["probe"])
+    out_dir = out_dir if out_dir is not None else default_probe_dir(protocol, run, backbone_name, probe_cfg, seed)
+    created = not out_dir.exists()
+    with lock.exclusive(out_dir, "ssl probe"):
+        try:
+            record = _probe(
+                protocol, prober, label_fraction, run, run_config, backbone_name, probe_cfg, seed, device_name
+            )
+            write_json(out_dir / "probe.json", record)
+        except UserError:
+            if created:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
+    record["out"] = str(out_dir / "probe.json")
+    return record
+
+
+def default_probe_dir(
+    protocol: str, run: Run | None, backbone_name: str | None, probe_cfg: dict[str, Any], seed: int
+) -> Path:
+    split = probe_cfg["data"]["split"]
+    tag = low_shot_tag(probe_cfg["probe"]["label_fraction"]) + ("" if split == "random" else f"-{split}")
+    if run is not None:
+        return run.path / "probes" / f"{protocol}{tag}-seed{seed}"
+    data_tag = Path(probe_cfg["data"]["name"]).name
+    return Path("runs") / "random-init" / f"{backbone_name}-{data_tag}-{protocol}{tag}-seed{seed}"
+
+
+def _probe(
+    protocol: str,
+    prober: Any,
+    label_fraction: float,
+    run: Run | None,
+    run_config: dict[str, Any] | None,
+    backbone_name: str | None,
+    probe_cfg: dict[str, Any],
+    seed: int,
+    device_name: str,
+) -> dict[str, Any]:
     device = resolve_device(device_name)
     seed_everything(seed)
     data_cfg = probe_cfg["data"]
@@ -102,16 +140,16 @@ def probe(
     backbone = run.load_backbone(data, backbone_name) if run is not None else random_backbone(backbone_name, data)
     backbone = backbone.to(device)
     t0 = time.time()
-    result = prober.run(backbone, data, device, seed, data_config=probe_cfg["data"])
-    record = {
+    result = prober.run(backbone, data, device, seed, data_config=data_cfg)
+    return {
         "accuracy": round(result.pop("accuracy"), 4),
         "protocol": protocol,
         "backbone": backbone.name,
-        "run": str(run_dir) if run_dir is not None else None,
-        "init": "pretrained" if run_dir is not None else "random",
+        "run": str(run.path) if run is not None else None,
+        "init": "pretrained" if run is not None else "random",
         "epochs": probe_cfg["probe"].get("epochs"),
         "seed": seed,
-        "data": probe_cfg["data"]["name"],
+        "data": data_cfg["name"],
         "split": data.split,
         "normalization": "the run's normalization.json" if run_stats else "computed on this training split",
         "label_fraction": label_fraction,
@@ -121,13 +159,13 @@ def probe(
         "wall_seconds": round(time.time() - t0, 2),
         **result,
     }
-    if out_dir is None:
-        split_tag = low_shot_tag(label_fraction) + ("" if data.split == "random" else f"-{data.split}")
-        if run_dir is not None:
-            out_dir = run_dir / "probes" / f"{protocol}{split_tag}-seed{seed}"
-        else:
-            data_tag = Path(probe_cfg["data"]["name"]).name
-            out_dir = Path("runs") / "random-init" / f"{backbone.name}-{data_tag}-{protocol}{split_tag}-seed{seed}"
-    atomic.write_text(out_dir / "probe.json", json.dumps(record, indent=2) + "\n")
-    record["out"] = str(out_dir / "probe.json")
-    return record
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """``record`` as strict JSON (a NaN or infinity is a UserError, never an invalid file)."""
+    try:
+        text = json.dumps(record, indent=2, allow_nan=False)
+    except ValueError:
+        bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+        raise UserError(f"{path}: the probe measured non-finite values ({', '.join(bad) or 'nested'})") from None
+    atomic.write_text(path, text + "\n")

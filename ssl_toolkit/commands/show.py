@@ -31,8 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    flags = [("task.name", args.task), ("data.name", args.data), ("backbone.name", args.backbone)]
-    overrides = [(k, v) for k, v in flags if v is not None] + [cfg.parse_override(o) for o in args.overrides]
+    flags = [("task.name", args.task, "--task"), ("data.name", args.data, "--data")]
+    flags.append(("backbone.name", args.backbone, "--backbone"))
+    overrides = cfg.with_flags(flags, [cfg.parse_override(o) for o in args.overrides])
     config = resolve_config(cfg.load_yaml(args.config) if args.config else {}, overrides)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")

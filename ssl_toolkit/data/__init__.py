@@ -37,7 +37,60 @@ __all__ = [
 ]
 
 
+RASTER_KEYS = ("bands", "tile_size", "tile_stride", "stats_tiles", "max_tiles")
+
+
 def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bool) -> Catalog:
+    """The dataset ``name`` before its split. Keys that apply to GeoTIFFs alone, set on other data, are refused
+    (they would be recorded in the run's config as if they had done something); ``data.image_size`` resizes
+    any image data (GeoTIFF tiles are cut to size with ``data.tile_size`` instead)."""
+    raster = _is_raster(name)
+    for key in RASTER_KEYS:
+        value = getattr(options, key)
+        if not raster and value != getattr(DataOptions(), key):
+            raise UserError(
+                f"data.{key}={value} applies to GeoTIFF data (eurosat-ms, or a folder of .tif files); "
+                f"data '{name}' is not GeoTIFFs"
+            )
+    if raster and options.image_size is not None:
+        raise UserError(
+            f"data.image_size={options.image_size} applies to images (mnist, eurosat-rgb, image folders); "
+            f"GeoTIFF data '{name}' is cut into tiles with data.tile_size instead"
+        )
+    catalog = _open_catalog(name, options, bad, need_coords)
+    if options.image_size is not None and isinstance(catalog.samples, TensorImages):
+        catalog = resized(catalog, options.image_size)
+    return catalog
+
+
+def _is_raster(name: str) -> bool:
+    if name == "eurosat-ms":
+        return True
+    from ssl_toolkit.data.raster import find_geotiffs
+
+    path = Path(name).expanduser()
+    return name not in BUILTIN and path.is_dir() and bool(find_geotiffs(path))
+
+
+def resized(catalog: Catalog, size: int) -> Catalog:
+    """An in-memory catalog with every image resized to ``size`` x ``size`` (bilinear, antialiased), once."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    samples = catalog.samples
+    images = samples.images
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return catalog
+    parts = []
+    for chunk in images.split(1024):
+        x = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        parts.append(x.round().clamp(0, 255).to(images.dtype) if not images.dtype.is_floating_point else x)
+    resized_samples = TensorImages(torch.cat(parts), samples.labels, samples.coords, samples.paths)
+    return replace(catalog, samples=resized_samples, img_size=size)
+
+
+def _open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bool) -> Catalog:
     if name == "mnist":
         from ssl_toolkit.data.mnist import mnist_catalog
 

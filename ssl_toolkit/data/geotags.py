@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geo
     missing = {"path", "lat", "lon"} - columns
     if missing:
         raise UserError(f"{table}: missing column(s) {', '.join(sorted(missing))}; expected path,lat,lon[,label]")
-    tags = []
+    tags: list[Geotag] = []
+    first_line: dict[str, int] = {}  # resolved image path -> the line that listed it first
     for line, row in enumerate(rows, start=2):
         where = f"{table} line {line}"
         if not row.get("path") or row.get("lat") is None or row.get("lon") is None:
@@ -59,8 +61,15 @@ def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geo
             bad.report(where, f"longitude {lon} is outside [-180, 360]")
             continue
         if check_files and not path.is_file():
-            bad.report(where, f"{path} does not exist")
+            bad.report(where, f"{path} is not a regular file" if path.exists() else f"{path} does not exist")
             continue
+        real = os.path.realpath(path)
+        if real in first_line:
+            raise UserError(
+                f"{where} lists {row['path']} again (first on line {first_line[real]}); each image once, or the "
+                "same image could land on both sides of the train/test split"
+            )
+        first_line[real] = line
         label = row.get("label") or None
         tags.append(Geotag(path, lat, lon if lon <= 180 else lon - 360, label))
     return tags

@@ -48,7 +48,8 @@ def geotiff_catalog(
     files = find_geotiffs(root)
     if not files:
         raise UserError(f"{root}: no GeoTIFF files (*.tif, *.tiff)")
-    index = index_geotiffs(files, [label_of(root, f) for f in files], tile_size, tile_stride, need_coords)
+    labels = [label_of(root, f) for f in files]
+    index = index_geotiffs(files, labels, tile_size, tile_stride, need_coords, max_tiles=options.max_tiles)
     for path, reason in index.problems:
         bad.report(path, reason)
     tiles = index.tiles

@@ -17,12 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision import datasets, transforms
+from torchvision import transforms
 
 from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.files import is_regular, walk_files
 from ssl_toolkit.data.geotags import TABLE_NAME, read_table
 from ssl_toolkit.data.splits import Catalog, LazyImages, Split, remap_indices
 from ssl_toolkit.errors import UserError
+
+# what torchvision's ImageFolder reads
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 class ImageFileReader:
@@ -37,16 +41,21 @@ class ImageFileReader:
         try:
             with Image.open(self.paths[j]) as im:
                 return self.transform(im.convert("RGB"))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise UserError(f"{self.paths[j]}: cannot read image ({e})") from None
 
 
 def _image_size(path: str) -> tuple[int, int] | str:
-    """The decoded image's (width, height), or why it cannot be decoded (a full decode: truncated files fail)."""
+    """The decoded image's (width, height), or why it cannot be decoded (a full decode: truncated files fail;
+    an image that declares more pixels than PIL's decompression-bomb limit is refused before decoding)."""
+    if not is_regular(path):
+        return "is not a regular file"
     try:
         with Image.open(path) as im:
             im.load()
             return im.size
+    except Image.DecompressionBombError:
+        return f"declares more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); not decoded"
     except (OSError, ValueError, SyntaxError) as e:
         return f"cannot read image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
 
@@ -67,11 +76,25 @@ def _check_images(paths: list[str], bad: BadFiles) -> tuple[list[int], set[tuple
 
 
 def _class_folder_samples(root: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    """(path, class index) of every image of ``ROOT/<class>/...`` and the sorted class names. Each image once
+    by its resolved path (a link that shows it again, or a folder link in a loop, adds nothing)."""
     try:
-        folder = datasets.ImageFolder(str(root))
-    except (FileNotFoundError, RuntimeError) as e:
-        raise UserError(f"{root}: not an image folder of the form ROOT/<class>/<image> ({e})") from None
-    return folder.samples, folder.classes
+        classes = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
+    except OSError as e:
+        raise UserError(f"{root}: cannot list the folder ({e.strerror or e})") from None
+    samples, seen = [], set()
+    for index, name in enumerate(classes):
+        for path in walk_files(root / name):
+            real = os.path.realpath(path)
+            if path.suffix.lower() in IMG_EXTENSIONS and real not in seen:
+                seen.add(real)
+                samples.append((str(path), index))
+    if not samples:
+        raise UserError(
+            f"{root}: not an image folder of the form ROOT/<class>/<image> (no images with "
+            f"{', '.join(IMG_EXTENSIONS[:4])}, ... under a class folder)"
+        )
+    return samples, classes
 
 
 def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> Catalog:
@@ -90,6 +113,13 @@ def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> C
         test, test_classes = _class_folder_samples(root / "test")
         if test_classes != classes:
             raise UserError(f"{root}: train/ and test/ hold different class folders ({classes} vs {test_classes})")
+        in_train = {os.path.realpath(p): p for p, _ in train}
+        shared = [(in_train[os.path.realpath(p)], p) for p, _ in test if os.path.realpath(p) in in_train]
+        if shared:
+            raise UserError(
+                f"{root}: {len(shared)} image(s) are in both train/ and test/ (e.g. {shared[0][0]} is {shared[0][1]}); "
+                "each image on one side only"
+            )
         paths = [p for p, _ in train + test]
         labels = [y for _, y in train + test]
         predefined = np.arange(len(train)), np.arange(len(train), len(paths))

@@ -21,6 +21,7 @@ class DataOptions:
     tile_size: int | None = setting("data.tile_size")
     tile_stride: int | None = setting("data.tile_stride")
     stats_tiles: int = setting("data.stats_tiles")
+    max_tiles: int | None = setting("data.max_tiles")
     on_bad_file: str = setting("data.on_bad_file")
 
     @classmethod

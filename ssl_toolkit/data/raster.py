@@ -22,6 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ssl_toolkit.data.files import walk_files
+from ssl_toolkit.errors import UserError
+
 SUFFIXES = (".tif", ".tiff")
 
 
@@ -50,13 +53,25 @@ class Tile:
 
 
 def find_geotiffs(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
+    """The GeoTIFF files (regular files only: never a FIFO or a device) under ``root``, each once by its
+    resolved path, sorted; folder links are followed once and never in a loop."""
+    return [p for p in walk_files(root) if p.suffix.lower() in SUFFIXES]
 
 
 def pixel_scale(dtype: str) -> float:
     """The stored value that means 1.0: the maximum of an integer dtype, 1 for floats."""
     kind = np.dtype(dtype)
     return float(np.iinfo(kind).max) if kind.kind in "ui" else 1.0
+
+
+def window_count(width: int, height: int, size: int | None, stride: int | None) -> int:
+    """``len(windows(...))`` without listing them."""
+    if size is None:
+        return 1
+    step = stride or size
+    if width < size or height < size:
+        return 0
+    return ((width - size) // step + 1) * ((height - size) // step + 1)
 
 
 def windows(width: int, height: int, size: int | None, stride: int | None) -> list[tuple[int, int, int, int]]:
@@ -86,11 +101,13 @@ def index_geotiffs(
     stride: int | None = None,
     need_coords: bool = False,
     validate: bool = True,
+    max_tiles: int | None = None,
 ) -> RasterIndex:
     """Open each file, cut it into windows, locate each window's centre; collect problems as (path, reason).
 
     The band count and dtype shared by most files are the dataset's; files that differ are problems. Without a
-    ``tile_size`` every file is one tile and files of another size than the most common are problems.
+    ``tile_size`` every file is one tile and files of another size than the most common are problems. More than
+    ``max_tiles`` windows in all is a UserError (counted before any is listed).
     """
     import rasterio
     from rasterio.errors import RasterioError
@@ -107,6 +124,16 @@ def index_geotiffs(
     layout = Counter((p["count"], p["dtype"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
     size = Counter((p["width"], p["height"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
     nodata = next(list(nd) for _, _, p, _, _, nd in opened if (p["count"], p["dtype"]) == layout)
+    if max_tiles is not None:
+        total = 0
+        for path, _, profile, _, _, _ in opened:
+            total += window_count(profile["width"], profile["height"], tile_size, stride)
+            if total > max_tiles:
+                cut = f"data.tile_size={tile_size}" + (f" and data.tile_stride={stride}" if stride else "")
+                raise UserError(
+                    f"{path}: {cut} cut the files up to here into {total:,} tiles, more than data.max_tiles="
+                    f"{max_tiles:,}; raise data.max_tiles (null: no limit) or use larger tiles or stride"
+                )
     tiles: list[Tile] = []
     for path, label, profile, affine, crs, _ in opened:
         width, height = profile["width"], profile["height"]
@@ -174,16 +201,22 @@ def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[
 
 
 def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[Tile]:
-    """Read every tile once: drop those whose file is corrupt or whose pixels are all nodata."""
+    """Read every tile once: drop those whose pixels are all nodata, and every tile of a file that is corrupt
+    or holds NaN pixels it does not declare as nodata (a file is in or out whole: its readable windows do not
+    train while the file is listed as bad)."""
     reader = TileReader(tiles, bands=None, fill=None)
     good, broken = [], set()
     for j, tile in enumerate(tiles):
         if tile.path in broken:
             continue
         try:
-            _, valid = reader.read_masked(j)
+            values, valid = reader.read_masked(j)
         except TileReadError as e:
             problems.append((tile.path, str(e)))
+            broken.add(tile.path)
+            continue
+        if values.dtype.kind == "f" and np.isnan(values if valid is None else values[valid]).any():
+            problems.append((tile.path, "holds NaN pixels but declares no nodata value for them (set one, e.g. nan)"))
             broken.add(tile.path)
             continue
         if valid is not None and not valid.any():
@@ -191,7 +224,7 @@ def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[
             continue
         good.append(tile)
     reader.close()
-    return good
+    return [t for t in good if t.path not in broken]
 
 
 class TileReadError(Exception):

@@ -2,13 +2,17 @@
 
 A checkpoint holds the task's weights (backbone and heads), every optimizer's state, where the run stands
 (``TrainState``: global step, epoch, next batch), the optimizer steps taken per group, and for every rank its
-random number generators' states and open metric windows. The format is unchanged since the first release
-(``FORMAT``); checkpoints written before distributed training hold one rank's entries at the top level.
+random number generators' states and open metric windows; also the run's resolved config (``config``, so a
+resume can refuse a config.yaml edited since), how many records ``metrics.jsonl`` held (``records``) and the
+torch thread count (bit-exact resume on CPU assumes the same). The format is unchanged since the first release
+(``FORMAT``; the later entries are optional); checkpoints written before distributed training hold one rank's
+entries at the top level.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +63,11 @@ def load(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for corrupt or unsafe files
-        raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        # torch's own message may suggest weights_only=False, which would execute code from the file: not ours
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "weights_only" in str(e) or "Weights only load failed" in reason:
+            reason = "it holds objects a weights-only load refuses"
+        raise UserError(f"checkpoint {path} cannot be read ({type(e).__name__}: {reason[:200]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"checkpoint {path} is not an ssl-toolkit checkpoint (expected format {FORMAT})")
     return state
@@ -67,7 +75,10 @@ def load(path: Path) -> dict[str, Any]:
 
 class Checkpoints:
     """The run's ``checkpoints/`` folder for one training loop: ``save`` gathers every rank's part (RNG states
-    and the metric windows of ``log``) and rank 0 writes; ``restore`` puts a saved run back in place."""
+    and the metric windows of ``log``) and rank 0 writes; ``restore`` puts a saved run back in place.
+
+    At an epoch end ``epoch_NNNN.pt`` is written before ``last.pt``: a run killed between the two resumes from
+    the older ``last.pt``, redoes the epoch's end and writes both, so no periodic checkpoint is ever missing."""
 
     def __init__(
         self,
@@ -75,11 +86,12 @@ class Checkpoints:
         task: torch.nn.Module,
         optimizers: dict[str, torch.optim.Optimizer],
         steps_taken: dict[str, int],
-        log: Any,  # metrics.TrainLog: ``state()`` and ``load(state, device)`` of its open windows
+        log: Any,  # metrics.TrainLog: ``state()``/``load(state, device)`` of its windows, ``records`` written
         world: World,
+        config: dict[str, Any] | None = None,
     ) -> None:
         self.folder, self.task, self.optimizers = folder, task, optimizers
-        self.steps_taken, self.log, self.world = steps_taken, log, world
+        self.steps_taken, self.log, self.world, self.config = steps_taken, log, world, config
 
     def save(self, state: TrainState, *names: str) -> int:
         """Write ``names`` (e.g. ``last.pt``, ``epoch_0001.pt``); every rank must call it. Returns the step."""
@@ -94,7 +106,11 @@ class Checkpoints:
                 "steps_taken": dict(self.steps_taken),
                 "world_size": self.world.size,
                 "ranks": ranks,
+                "records": self.log.records,
+                "num_threads": torch.get_num_threads(),
             }
+            if self.config is not None:
+                record["config"] = self.config
             for name in names:
                 save(self.folder / name, record)
         return state.step
@@ -106,11 +122,24 @@ class Checkpoints:
         if not path.exists():
             return TrainState()
         saved = load(path)
+        threads = saved.get("num_threads")
+        if self.world.main and threads is not None and threads != torch.get_num_threads():
+            print(
+                f"warning: {path} was written with {threads} torch threads, this process uses "
+                f"{torch.get_num_threads()}; on CPU a resumed run equals an uninterrupted one bit for bit only "
+                "with the same count (OMP_NUM_THREADS)",
+                file=sys.stderr,
+            )
         try:
+            check_shapes(path, self.task.state_dict(), saved["model"])
             self.task.load_state_dict(saved["model"])
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(saved["optimizers"][name])
             state = TrainState(int(saved["step"]), int(saved["epoch"]), int(saved["batch"]))
+            epoch_file = self.folder / f"epoch_{state.epoch:04d}.pt"
+            if self.world.main and state.batch == 0 and state.epoch > 0 and not epoch_file.exists():
+                # last.pt is that epoch's end (a run killed before writing the epoch's own file): the same record
+                atomic.write_bytes(epoch_file, path.read_bytes())
             ranks = saved.get("ranks", [saved])  # checkpoints before DDP: one rank's entries at the top level
             if len(ranks) != self.world.size:
                 raise UserError(
@@ -118,10 +147,26 @@ class Checkpoints:
                     f"(torchrun --nproc-per-node {len(ranks)}), not {self.world.size}"
                 )
             mine = ranks[self.world.rank]
-            self.log.load(mine, device)
+            self.log.load(mine, device, saved.get("records"))
             self.steps_taken.update(saved["steps_taken"])
             set_rng_state(mine["rng"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise UserError(f"{path} does not match this task and backbone ({first_line})") from None
         return state
+
+
+def check_shapes(path: Path, expected: dict[str, torch.Tensor], saved: dict[str, Any]) -> None:
+    """A UserError naming the first names and shapes that differ between the task's weights and a checkpoint's."""
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    shapes = [
+        f"{k}: {tuple(saved[k].shape)} in the file, {tuple(v.shape)} here"
+        for k, v in expected.items()
+        if k in saved and hasattr(saved[k], "shape") and tuple(saved[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = [f"shapes differ: {'; '.join(shapes[:3])}"] if shapes else []
+        parts += [f"missing {', '.join(missing[:3])}"] if missing else []
+        parts += [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []
+        raise UserError(f"{path} does not match this task and backbone ({'; '.join(parts)})")

@@ -42,9 +42,11 @@ def train(
     world: World | None = None,
     resume: bool = False,
     show_progress: bool | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Pretrain ``task`` (which holds the backbone) on ``data.train`` as ``settings`` say; metrics and checkpoints
-    go under ``run_dir``. ``resume``: continue from ``checkpoints/last.pt`` when it exists."""
+    go under ``run_dir``. ``resume``: continue from ``checkpoints/last.pt`` when it exists. ``config``: the run's
+    resolved config, kept in every checkpoint."""
     world = world or World()
     plan = Plan.make(len(data.train), settings, world)
     model, optimizers = prepare(task, device, settings, world)
@@ -54,7 +56,7 @@ def train(
     monitor = CollapseMonitor(data, normalize, device) if world.main else None
     lr_at = plan.lr_at(settings.lr)
     log = TrainLog(run_dir / "metrics.jsonl", monitor, task.backbone, task, world, settings.log_every, lr_at)
-    checkpoints = Checkpoints(run_dir / "checkpoints", task, optimizers, ctx.steps_taken, log, world)
+    checkpoints = Checkpoints(run_dir / "checkpoints", task, optimizers, ctx.steps_taken, log, world, config)
     state = checkpoints.restore(device) if resume else TrainState()
     log.start(state.step, plan.end, show_progress)
     pin = device.type == "cuda"
@@ -82,7 +84,7 @@ def train(
             epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
             log.end_epoch(state.step, state.epoch, partial(epoch_end, task, epoch, settings.seed))
             state.epoch, state.batch = state.epoch + 1, 0
-            saved_at = checkpoints.save(state, LAST, f"epoch_{state.epoch:04d}.pt")
+            saved_at = checkpoints.save(state, f"epoch_{state.epoch:04d}.pt", LAST)  # last.pt last: see checkpoint
     log.finish(state.step, state.epoch, plan.end)
     if saved_at != state.step:
         checkpoints.save(state, LAST)

@@ -17,6 +17,7 @@ from ssl_toolkit import atomic
 from ssl_toolkit.engine import distributed
 from ssl_toolkit.engine.collapse import CollapseMonitor
 from ssl_toolkit.engine.distributed import World
+from ssl_toolkit.errors import UserError
 
 
 class RunningMeans:
@@ -56,27 +57,50 @@ class RunningMeans:
 class MetricsLog:
     """Appends one JSON object per line to ``metrics.jsonl``.
 
-    ``truncate_after(step)`` drops lines logged after a checkpoint, so a resumed run does not log a step twice.
+    ``truncate`` drops lines logged after a checkpoint, so a resumed run does not log a record twice.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.count = 0  # records written, once ``truncate`` has counted those kept
 
-    def truncate_after(self, step: int) -> None:
-        """Drop records after ``step`` (step 0: start afresh, dropping a killed run's lines)."""
+    def truncate(self, step: int, records: int | None = None) -> int:
+        """Keep the first ``records`` records (what a checkpoint saw written), or, for checkpoints that did not
+        count them, the records up to ``step``; step 0 starts afresh. Returns how many are kept."""
         if not self.path.exists():
-            return
-        kept = [line for line in self.read() if 0 < line.get("step", 0) <= step]
+            return 0
+        lines = self.read()
+        kept = (
+            lines[:records] if records is not None and step > 0 else [r for r in lines if 0 < r.get("step", 0) <= step]
+        )
         atomic.write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        self.count = len(kept)
+        return self.count
 
     def read(self) -> list[dict[str, Any]]:
+        """The records; a torn last line (a power loss or a full disk mid-write) is dropped with a note, a
+        damaged line before it is a UserError naming the file and line."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text(errors="replace").splitlines() if line.strip()]
+        records = []
+        for i, line in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                if i == len(lines) - 1:
+                    print(f"note: {self.path}: dropped a torn last line", file=sys.stderr)
+                    break
+                raise UserError(f"{self.path} line {i + 1} is not a JSON record; the file is damaged") from None
+        return records
 
     def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:
+            raise UserError(f"cannot write {self.path}: {e.strerror or e}") from None
+        self.count += 1
 
 
 class TrainLog:
@@ -102,13 +126,14 @@ class TrainLog:
         self.window, self.epoch_means = RunningMeans(), RunningMeans()  # the log window, the epoch in progress
         self._health: dict[int, dict[str, float]] = {}
         self.bar: Any = None
+        self._resume_records: int | None = None
 
     def start(self, step: int, end: int, show_progress: bool | None) -> None:
         """Drop records after ``step`` (a resumed run's checkpoint); open the progress bar at ``step`` of
         ``end`` (``show_progress`` None: on a terminal only)."""
         if self.world.main:
             self.metrics.path.parent.mkdir(parents=True, exist_ok=True)
-            self.metrics.truncate_after(step)
+            self.metrics.truncate(step, self._resume_records)
         disable = True if not self.world.main else None if show_progress is None else not show_progress
         self.bar = tqdm(total=end, initial=step, desc="pretrain", unit="step", disable=disable)
         self.t_start = time.time()
@@ -164,9 +189,16 @@ class TrainLog:
             self._health = {step: measured}
         return self._health[step]
 
+    @property
+    def records(self) -> int:
+        """How many records ``metrics.jsonl`` holds now (rank 0; what a checkpoint saved now has seen)."""
+        return self.metrics.count
+
     def state(self) -> dict[str, Any]:
         return {"window": self.window.state(), "epoch_means": self.epoch_means.state()}
 
-    def load(self, state: dict[str, Any], device: torch.device) -> None:
+    def load(self, state: dict[str, Any], device: torch.device, records: int | None = None) -> None:
+        """Open windows from a checkpoint, and how many records it saw written (None: not counted)."""
         self.window.load(state["window"], device)
         self.epoch_means.load(state["epoch_means"], device)
+        self._resume_records = records
