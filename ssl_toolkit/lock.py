@@ -21,6 +21,17 @@ from ssl_toolkit.errors import UserError
 LOCK_NAME = ".lock"
 
 
+def first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet: what making it creates, and
+    what to remove again to leave the disk as it was. None when ``path`` exists."""
+    missing = None
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
 @contextlib.contextmanager
 def exclusive(folder: Path, what: str) -> Iterator[None]:
     """Hold ``folder`` (created if needed) for ``what`` (e.g. "ssl pretrain"); a folder another live process

@@ -1,7 +1,10 @@
-"""Small labelled image folders for tests: ROOT/<class>/<n>.png, one dominant colour per class on noise."""
+"""Small labelled image folders for tests: ROOT/<class>/<n>.png, one dominant colour per class on noise; a PNG
+that declares an absurd size."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,3 +21,17 @@ def colour_images(root: Path, per_class: int) -> Path:
             pixels[..., c] = 200
             Image.fromarray(pixels).save(root / name / f"{i}.png")
     return root
+
+
+def png_declaring(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares ``width`` x ``height`` (its pixel data is one tiny, wrong chunk)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    )
+    path.write_bytes(body)
+    return path

@@ -134,7 +134,7 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
     if run.path.exists() and not run.path.is_dir():
         raise UserError(f"--out {run.path} is a file; a run needs a folder")
     world = distributed.world_from_env()
-    created = not run.path.exists()
+    created = lock.first_missing(run.path)
     with lock.exclusive(run.path, "ssl pretrain") if world.main else contextlib.nullcontext():
         try:
             if run.has_checkpoint() and not resume:
@@ -149,8 +149,8 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
             finally:
                 distributed.stop()
         except UserError:
-            if world.main and created and not run.has_checkpoint():
-                shutil.rmtree(run.path, ignore_errors=True)
+            if world.main and created is not None and not run.has_checkpoint():
+                shutil.rmtree(created, ignore_errors=True)
             raise
 
 

@@ -92,7 +92,7 @@ def probe(
     probe_cfg = resolve_probe_config(protocol, run_config, overrides)
     prober, label_fraction = build_probe(protocol, probe_cfg["probe"])
     out_dir = out_dir if out_dir is not None else default_probe_dir(protocol, run, backbone_name, probe_cfg, seed)
-    created = not out_dir.exists()
+    created = lock.first_missing(out_dir)
     with lock.exclusive(out_dir, "ssl probe"):
         try:
             record = _probe(
@@ -100,8 +100,8 @@ def probe(
             )
             write_json(out_dir / "probe.json", record)
         except UserError:
-            if created:
-                shutil.rmtree(out_dir, ignore_errors=True)
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
             raise
     record["out"] = str(out_dir / "probe.json")
     return record

@@ -21,7 +21,8 @@ def is_regular(path: str | Path) -> bool:
 
 
 def walk_files(root: Path) -> list[Path]:
-    """The regular files under ``root``, sorted by path as found, the first path of each resolved file kept."""
+    """Everything under ``root`` that is not a folder, sorted by path as found, the first path of each resolved
+    file kept. Callers read only what ``is_regular`` passes, and report the rest (a FIFO, a socket)."""
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     found: list[Path] = []
@@ -35,7 +36,7 @@ def walk_files(root: Path) -> list[Path]:
         for name in files:
             path = Path(folder) / name
             real = os.path.realpath(path)
-            if real not in seen_files and is_regular(path):
+            if real not in seen_files:
                 seen_files.add(real)
                 found.append(path)
     return sorted(found)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssl_toolkit.data.files import walk_files
+from ssl_toolkit.data.files import is_regular, walk_files
 from ssl_toolkit.errors import UserError
 
 SUFFIXES = (".tif", ".tiff")
@@ -114,6 +114,9 @@ def index_geotiffs(
 
     opened, problems = [], []
     for path, label in zip(files, labels, strict=True):
+        if not is_regular(path):  # a FIFO would block the read forever
+            problems.append((str(path), "is not a regular file"))
+            continue
         try:
             with rasterio.open(path) as src:
                 opened.append((path, label, src.profile.copy(), src.transform, src.crs, src.nodatavals))

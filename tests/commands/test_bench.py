@@ -160,3 +160,30 @@ def test_suite_mistakes_fail_before_any_cell_runs(tmp_path: Path, text: str, mes
 def test_the_shipped_suites_resolve(name: str) -> None:
     suite = load_suite(Path(__file__).parents[2] / "configs" / "bench" / f"{name}.yaml")
     assert suite.cells and {c.task for c in suite.cells} >= {"rotation", "jigsaw", "gan", "vae", "random-init"}
+
+
+def test_a_changed_probe_or_baseline_is_refused_and_the_suite_record_kept(tmp_path: Path) -> None:
+    """Changing a probe key (probe.k 5 -> 3) or a baseline's backbone would reuse stale results: refused, and
+    the suite.yaml of the run that made the results stays."""
+    suite = tmp_path / "s.yaml"
+    base = """
+name: small
+seeds: [1]
+datasets:
+  mnist: {data.subset: 60, backbone.name: mnist_net}
+baselines: [random-init]
+probes:
+  knn: {probe.k: 5}
+"""
+    suite.write_text(base)
+    out = tmp_path / "bench"
+    assert bench(suite, out, "cpu", progress=lambda line: None)["ran"] == 1
+    recorded = (out / "suite.yaml").read_text()
+    suite.write_text(base.replace("probe.k: 5", "probe.k: 3"))
+    with pytest.raises(UserError, match=r"was run with probes .*'probe.k': 5.* now gives .*'probe.k': 3"):
+        bench(suite, out, "cpu", progress=lambda line: None)
+    assert (out / "suite.yaml").read_text() == recorded
+    suite.write_text(base.replace("backbone.name: mnist_net", "backbone.name: resnet18"))
+    with pytest.raises(UserError, match="was run with data keys"):
+        bench(suite, out, "cpu", progress=lambda line: None)
+    assert (out / "suite.yaml").read_text() == recorded

@@ -137,3 +137,34 @@ def test_low_shot_probe_cli_writes_its_own_folder(ssl, tmp_path) -> None:
     assert record["label_fraction"] == 0.1 and record["train_size"] < record["train_pool"]
     code, _, err = ssl("probe", "--random-init", "--backbone", "mnist_net", "probe.label_fraction=2")
     assert code != 0 and "label_fraction" in err
+
+
+def test_a_file_named_with_an_at_sign_is_keyed_on_its_own_content(tmp_path, monkeypatch) -> None:
+    """The window marker ``@col,row`` of GeoTIFF tiles never swallows a real ``@`` in a file name: a changed
+    image named ``img@home.png`` is extracted again, not served from the cache."""
+    import time
+
+    from PIL import Image
+
+    from tests.images import colour_images
+
+    monkeypatch.setenv("SSL_CACHE_DIR", str(tmp_path / "cache"))
+    root = colour_images(tmp_path / "images", 4)
+    target = root / "red" / "img@home.png"
+    Image.new("RGB", (16, 16), (200, 0, 0)).save(target)
+    net = create_backbone("mnist_net", 3, 16)
+    data = load_data(str(root))
+    split = "train" if any("@" in p for p in data.train.paths) else "test"
+    _, _, hit = cached_features(net, data, split, torch.device("cpu"))
+    assert not hit and cached_features(net, data, split, torch.device("cpu"))[2]
+    time.sleep(0.01)
+    Image.new("RGB", (16, 16), (0, 0, 200)).save(target)  # new content, same name
+    _, _, hit = cached_features(net, load_data(str(root)), split, torch.device("cpu"))
+    assert not hit
+
+
+def test_window_markers_still_key_on_their_scene_file() -> None:
+    from probes.features import source_file
+
+    assert source_file("/nowhere/scene.tif@64,128") == "/nowhere/scene.tif"
+    assert source_file(__file__) == __file__
