@@ -111,10 +111,24 @@ class EpochContext:
         return Normalizer.for_data(self.data, self.device)(images.to(self.device)), meta["label"]
 
 
+# the optimizer recipe of classic pretext tasks trained from scratch: AdamW with a cosine schedule (the shipped
+# EuroSAT configs); a learner with a published recipe of its own declares it (``PretextTask.optimizer_recipe``)
+CLASSIC_RECIPE = {
+    "optim.name": "adamw",
+    "optim.lr": 1e-3,
+    "optim.weight_decay": 1e-4,
+    "optim.momentum": 0.9,
+    "schedule.name": "cosine",
+    "schedule.warmup_steps": 30,
+}
+
+
 class PretextTask(nn.Module):
     """Base class of every pretext task and generative learner."""
 
     needs_coords: bool = False  # True: every training sample must have lat/lon (``meta["lat"]``, ``meta["lon"]``)
+    # config values a run gets for the optimizer keys it leaves unset (see ``ssl_toolkit.recipes``)
+    optimizer_recipe: dict[str, object] = CLASSIC_RECIPE
 
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()

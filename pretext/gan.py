@@ -51,6 +51,16 @@ from ssl_toolkit.registry import TASKS
 class GAN(PretextTask):
     """Generator vs discriminator (= shared backbone + real/fake head); k:1 alternation, six objectives."""
 
+    # DCGAN's (Radford et al. 2016): Adam, lr 2e-4, beta1 0.5, no schedule
+    optimizer_recipe = {
+        "optim.name": "adam",
+        "optim.lr": 2e-4,
+        "optim.weight_decay": 0.0,
+        "optim.momentum": 0.5,
+        "schedule.name": "constant",
+        "schedule.warmup_steps": 0,
+    }
+
     def __init__(
         self,
         backbone: Backbone,

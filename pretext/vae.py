@@ -31,6 +31,16 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
 class VAE(PretextTask):
     """Variational autoencoder on the shared backbone: reconstruction + beta x KL; the mean is the code."""
 
+    # Adam at 1e-3, no schedule (Kingma & Welling 2014 used Adagrad; Adam is the common choice since)
+    optimizer_recipe = {
+        "optim.name": "adam",
+        "optim.lr": 1e-3,
+        "optim.weight_decay": 0.0,
+        "optim.momentum": 0.9,
+        "schedule.name": "constant",
+        "schedule.warmup_steps": 0,
+    }
+
     def __init__(
         self,
         backbone: Backbone,

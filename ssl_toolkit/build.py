@@ -24,10 +24,15 @@ Stats = tuple[tuple[float, ...], tuple[float, ...]]
 
 
 def resolve_config(file_values: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The checked pretraining config: defaults <- file <- overrides, with the chosen task's keys. ``backbone.norm
+    """The checked pretraining config: defaults <- the recipe for the task and data (``recipes``) <- file <-
+    overrides, with the chosen task's keys. ``backbone.norm
     = auto`` becomes the norm the task asks for (``batch`` unless its ``backbone_norm`` says otherwise, e.g.
     ``layer`` for a WGAN-GP critic), so config.yaml records the net that was built."""
-    config = cfg.resolve(file_values, overrides, extra_schema=lambda flat: factory.task_keys(flat["task.name"]))
+    from ssl_toolkit.recipes import recipe
+
+    config = cfg.resolve(
+        file_values, overrides, extra_schema=lambda flat: factory.task_keys(flat["task.name"]), recipe=recipe
+    )
     if config["backbone"]["norm"] == "auto":
         config["backbone"]["norm"] = factory.backbone_norm(config["task"]["name"], config["task"])
     return config

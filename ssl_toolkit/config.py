@@ -224,11 +224,14 @@ def resolve(
     file_values: dict[str, Any] | None = None,
     overrides: list[tuple[str, Any]] | None = None,
     extra_schema: typing.Callable[[dict[str, Any]], dict[str, Key]] | None = None,
+    recipe: typing.Callable[[dict[str, Any], set[str]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Defaults <- config file <- overrides, validated; returns the nested, fully resolved config.
+    """Defaults <- recipe <- config file <- overrides, validated; returns the nested, fully resolved config.
 
     ``extra_schema`` receives the flat config resolved so far (so it can see ``task.name``) and returns the
-    keys that depend on it, e.g. the chosen task's parameters.
+    keys that depend on it, e.g. the chosen task's parameters. ``recipe`` receives the flat config with every
+    given value applied and the set of given keys, and returns values for keys the user left unset (defaults
+    that depend on the task and the data); they are checked like given values.
     """
     flat = {k: spec.default for k, spec in SCHEMA.items()}
     given = dict(flatten(file_values or {}))
@@ -241,6 +244,9 @@ def resolve(
         extra = extra_schema(flat)
         schema.update(extra)
         flat.update({k: spec.default for k, spec in extra.items()})
+    if recipe is not None:
+        chosen = recipe(apply(schema, flat, given), set(given))
+        flat = apply(schema, flat, {k: v for k, v in chosen.items() if k not in given})
     return unflatten(apply(schema, flat, given))
 
 

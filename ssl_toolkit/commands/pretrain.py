@@ -26,6 +26,7 @@ from ssl_toolkit.engine.settings import TrainSettings
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.pictures.examples import draw_examples
 from ssl_toolkit.pictures.plots import loss_curves
+from ssl_toolkit.recipes import describe
 from ssl_toolkit.runs import Run
 
 # keys that may change when a run is resumed; anything else would make the checkpoint mean something else
@@ -76,7 +77,11 @@ def main(args: argparse.Namespace) -> None:
     if args.resume:
         config = resume_config(args, overrides)
     else:
-        config = resolve_config(cfg.load_yaml(args.config) if args.config else {}, overrides)
+        file_values = cfg.load_yaml(args.config) if args.config else {}
+        config = resolve_config(file_values, overrides)
+        if distributed.world_from_env().main:
+            given = set(cfg.flatten(file_values)) | {k for k, _ in overrides}
+            print(describe(cfg.flatten(config), given), flush=True)
     run_dir = Path(args.out) if args.out else default_run_dir(config)
     summary = pretrain(config, run_dir, resume=args.resume)
     if not distributed.world_from_env().main:  # under torchrun, rank 0 reports

@@ -20,6 +20,7 @@ from ssl_toolkit.data.splitting import SPLIT_SEED, geographic_split, random_spli
 from ssl_toolkit.errors import UserError
 
 BUILTIN = ("mnist", "eurosat-rgb", "eurosat-ms")
+BUILTIN_SIZES = {"mnist": 28, "eurosat-rgb": 64, "eurosat-ms": 64}  # image side in px
 SPLITS = ("random", "geographic")
 
 __all__ = [
@@ -61,6 +62,39 @@ def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bo
     if options.image_size is not None and isinstance(catalog.samples, TensorImages):
         catalog = resized(catalog, options.image_size)
     return catalog
+
+
+def peek_image_size(name: str) -> int | None:
+    """The side in px (the larger one) of the first image or GeoTIFF of dataset ``name``, read from its header,
+    or None when there is none to read."""
+    from PIL import Image
+
+    from ssl_toolkit.data.files import is_regular, walk_files
+    from ssl_toolkit.data.geotags import read_table
+    from ssl_toolkit.data.image_folder import IMG_EXTENSIONS
+    from ssl_toolkit.data.raster import SUFFIXES
+
+    path = Path(name).expanduser()
+    try:
+        if path.is_file() and path.suffix.lower() == ".csv":
+            candidates = [t.path for t in read_table(path, BadFiles("skip"))[:1]]
+        elif path.is_dir():
+            candidates = [p for p in walk_files(path) if p.suffix.lower() in (*IMG_EXTENSIONS, *SUFFIXES)][:50]
+        else:
+            return None
+        for candidate in candidates:
+            if not is_regular(candidate):
+                continue
+            if candidate.suffix.lower() in SUFFIXES:
+                import rasterio
+
+                with rasterio.open(candidate) as src:
+                    return max(src.width, src.height)
+            with Image.open(candidate) as im:
+                return max(im.size)
+    except Exception:  # a peek: whatever goes wrong here is found again, and reported, when the data opens
+        return None
+    return None
 
 
 def _is_raster(name: str) -> bool:
