@@ -92,12 +92,16 @@ LABEL_FRACTION = cfg.Key(float, 1.0, minimum=1e-6)
 def resolve_probe_config(
     protocol: str, run_config: dict[str, Any] | None, overrides: list[tuple[str, Any]]
 ) -> dict[str, Any]:
-    """``data.*`` (from the run's config when there is one) and ``probe.*`` (the probe's constructor)."""
+    """``data.*`` and ``probe.*`` (the probe's constructor). The run's data keys are inherited when the probe
+    measures on the run's dataset; on another dataset (``--data``) they start from the defaults, since keys made
+    for one dataset (its tiles, its bands) would not fit another."""
     schema = {k: cfg.SCHEMA[k] for k in PROBE_DATA_KEYS}
     schema.update(cfg.params_schema(PROBES.get(protocol), "probe.", skip=()))
     schema["probe.label_fraction"] = LABEL_FRACTION
     flat = {k: spec.default for k, spec in schema.items()}
-    if run_config is not None:
+    run_data = inherited_data(run_config)["name"] if run_config is not None else None
+    same_data = run_data is not None and dict(overrides).get("data.name", run_data) == run_data
+    if run_config is not None and same_data:
         run_flat = cfg.flatten(run_config)
         flat.update({k: run_flat[k] for k in PROBE_INHERITED_DATA_KEYS if k in run_flat})
         try:
@@ -105,6 +109,12 @@ def resolve_probe_config(
         except UserError as e:
             raise UserError(f"the run's config.yaml: {e}") from None
     return cfg.unflatten(cfg.apply(schema, flat, dict(overrides)))
+
+
+def inherited_data(run_config: dict[str, Any]) -> dict[str, Any]:
+    """The data keys a probe of this run inherits (``data.`` less the prefix), as the run's config has them."""
+    flat = cfg.flatten(run_config)
+    return {k.removeprefix("data."): flat.get(k, cfg.SCHEMA[k].default) for k in PROBE_INHERITED_DATA_KEYS}
 
 
 def build_probe(protocol: str, settings: dict[str, Any]) -> tuple[Any, float]:

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ssl_toolkit.commands import bench, data, pretrain, probe, show, tasks, visualize
+from ssl_toolkit.engine.interrupts import Interrupted
 from ssl_toolkit.errors import UserError
 
 COMMANDS = (tasks, pretrain, show, probe, bench, visualize, data)
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"ssl: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"ssl: {e}; continue it with --resume", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("ssl: interrupted", file=sys.stderr)
         return 130

@@ -51,6 +51,7 @@ SCHEMA: dict[str, Key] = {
     "data.tile_stride": Key(int, None, optional=True, minimum=1),
     "data.stats_tiles": Key(int, 1024, minimum=1),
     "data.max_tiles": Key(int, 1_000_000, optional=True, minimum=1),  # GeoTIFF windows in all (null: no limit)
+    "data.min_valid_fraction": Key(float, 0.5, minimum=0),  # GeoTIFF windows with fewer valid pixels are left out
     "data.on_bad_file": Key(str, "error", choices=("error", "skip")),
     "optim.name": Key(str, "adadelta", choices=("adadelta", "sgd", "adam", "adamw")),
     "optim.lr": Key(float, 1.0, minimum=0),
@@ -68,13 +69,16 @@ SCHEMA: dict[str, Key] = {
     "train.device": Key(str, "auto"),
     "train.log_every": Key(int, 50, minimum=1),
     "train.checkpoint_every": Key(int, None, optional=True, minimum=1),
+    "train.checkpoint_minutes": Key(float, 10.0, optional=True, minimum=0.01),  # and on Ctrl-C/SIGTERM
     "train.sync_batchnorm": Key(bool, False),
     "train.channels_last": Key(bool, False),
     "train.compile": Key(bool, False),
 }
 
 # keys that change how a run is carried out or logged, not what it computes
-RUN_ONLY_KEYS = frozenset({"train.device", "train.log_every", "train.checkpoint_every", "data.num_workers"})
+RUN_ONLY_KEYS = frozenset(
+    {"train.device", "train.log_every", "train.checkpoint_every", "train.checkpoint_minutes", "data.num_workers"}
+)
 
 
 def default(key: str) -> Any:

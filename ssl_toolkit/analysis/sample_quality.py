@@ -46,13 +46,26 @@ class Judge(nn.Module):
         return features, self.head(features)
 
 
+JUDGE_IMAGES = 60_000  # the judge trains on a fixed seeded sample of the whole training split, whatever a run's subset
+REFERENCE_IMAGES = 2000
+
+
+def _judge_train(data: DataSource):
+    return (data.full_train if data.full_train is not None else data.train).sample(JUDGE_IMAGES, 0)
+
+
 def _key(data: DataSource) -> str:
-    text = f"{data.name}|{len(data.train)}|{data.in_chans}|{data.img_size}|{data.num_classes}|{data.mean}|{data.std}"
+    sample = len(_judge_train(data))
+    text = (
+        f"{data.name}|{data.split}|{sample}|{data.in_chans}|{data.img_size}|{data.num_classes}|{data.mean}|{data.std}"
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def trained_judge(data: DataSource, device: torch.device, epochs: int = 1) -> Judge:
-    """The judge for ``data``: from the cache, or trained now (Adam, one epoch, batches of 128) and cached."""
+    """The judge for ``data``: from the cache, or trained now (Adam, one epoch, batches of 128, on a fixed sample
+    of ``JUDGE_IMAGES`` of the training split before any ``data.subset``, so runs of any budget are judged by the
+    same classifier) and cached."""
     from safetensors.torch import load_file, save_file
 
     judge = Judge(data.in_chans, data.num_classes)
@@ -65,7 +78,8 @@ def trained_judge(data: DataSource, device: torch.device, epochs: int = 1) -> Ju
     optimizer = torch.optim.Adam(judge.parameters(), lr=1e-3)
     with torch.enable_grad():
         for epoch in range(epochs):
-            for images, meta in iterate(data.train, epoch_order(len(data.train), 128, 0, epoch)):
+            train = _judge_train(data)
+            for images, meta in iterate(train, epoch_order(len(train), 128, 0, epoch)):
                 _, logits = judge(normalize(images.to(device)))
                 loss = F.cross_entropy(logits, meta["label"].to(device))
                 optimizer.zero_grad(set_to_none=True)
@@ -88,9 +102,10 @@ class Reference:
 
 
 @torch.no_grad()
-def reference(judge: Judge, data: DataSource, device: torch.device, n: int = 2000) -> Reference:
+def reference(judge: Judge, data: DataSource, device: torch.device, n: int = REFERENCE_IMAGES) -> Reference:
+    """The judge on ``n`` real test images (of the test split before any ``data.subset``)."""
     normalize = Normalizer.for_data(data, device)
-    split = data.test.head(n)
+    split = (data.full_test if data.full_test is not None else data.test).head(n)
     feats, preds, labels = [], [], []
     for images, meta in iterate(split, sequential_order(len(split), 500)):
         f, logits = judge(normalize(images.to(device)))

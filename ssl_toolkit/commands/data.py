@@ -42,10 +42,15 @@ COLUMNS = [
 ]
 
 
-def index_rows(name: str, options: DataOptions) -> tuple[list[dict], list[tuple[str, str]]]:
-    """One row per usable tile (COLUMNS) and the (path, reason) of every bad file."""
+def index_rows(
+    name: str, options: DataOptions, empty: list[int] | None = None
+) -> tuple[list[dict], list[tuple[str, str]]]:
+    """One row per usable tile (COLUMNS) and the (path, reason) of every bad file; ``empty`` (a list) gets the
+    count of windows left out for too few valid pixels."""
     bad = BadFiles("skip")
     catalog = open_catalog(name, options, bad, need_coords=False)
+    if empty is not None:
+        empty.append(catalog.empty_windows)
     samples = catalog.samples
     rows = []
     for i in range(len(samples)):
@@ -83,7 +88,7 @@ def split_rows(name: str, options: DataOptions) -> list[dict]:
     ]
 
 
-def summary(rows: list[dict], bad: list[tuple[str, str]]) -> str:
+def summary(rows: list[dict], bad: list[tuple[str, str]], empty: int = 0) -> str:
     lines = [f"{len(rows)} tiles"]
     if rows:
         bands = sorted({r["bands"] for r in rows})
@@ -107,6 +112,8 @@ def summary(rows: list[dict], bad: list[tuple[str, str]]) -> str:
             f"labels: {len(labels)}"
             + (f" ({', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''})" if labels else "")
         )
+    if empty:
+        lines.append(f"windows left out for too few valid pixels (data.min_valid_fraction): {empty}")
     lines.append(f"bad files: {len(bad)}")
     lines += [f"  {path}: {reason}" for path, reason in bad]
     return "\n".join(lines)
@@ -171,10 +178,11 @@ def data_options(overrides: list[str]) -> DataOptions:
 
 
 def index_main(args: argparse.Namespace) -> None:
-    rows, bad = index_rows(args.data, data_options(args.overrides))
+    empty: list[int] = []
+    rows, bad = index_rows(args.data, data_options(args.overrides), empty)
     out = Path(args.out) if args.out else Path("runs") / "data" / f"{Path(args.data).name or 'data'}-index.csv"
     write_index(rows, out)
-    print(summary(rows, bad))
+    print(summary(rows, bad, empty[0]))
     print(f"index of {len(rows)} tiles -> {out}")
 
 

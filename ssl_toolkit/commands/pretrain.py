@@ -15,10 +15,10 @@ import torch
 from pretext.base import PretextTask
 from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
-from ssl_toolkit.build import build_task, needs_coords, open_data, resolve_config
+from ssl_toolkit.build import build_backbone, build_task, needs_coords, open_data, resolve_config
 from ssl_toolkit.data import DataSource, Normalizer
 from ssl_toolkit.device import resolve_device, seed_everything
-from ssl_toolkit.engine import checkpoint, distributed
+from ssl_toolkit.engine import checkpoint, distributed, memory
 from ssl_toolkit.engine.checkpoint import LAST
 from ssl_toolkit.engine.loop import train
 from ssl_toolkit.engine.metrics import MetricsLog
@@ -87,7 +87,8 @@ def main(args: argparse.Namespace) -> None:
     if not distributed.world_from_env().main:  # under torchrun, rank 0 reports
         return
     if summary["skipped"]:
-        print(f"{summary['skipped']} (all listed in {run_dir / 'skipped_files.csv'})")
+        listed = f" (bad files listed in {run_dir / 'skipped_files.csv'})" if "bad file" in summary["skipped"] else ""
+        print(f"{summary['skipped']}{listed}")
     print(
         f"pretrained {config['task']['name']} on {config['data']['name']}: step {summary['step']}, "
         f"epoch {summary['epoch']} -> {Run(run_dir).backbone_file}"
@@ -186,6 +187,7 @@ def _pretrain(
     settings = TrainSettings.from_config(config)
     seed_everything(settings.seed)
     data = open_data(config["data"], needs_coords(config), run.stats_for(config["data"]) if resume else None)
+    check_memory(config, data, settings, world, device)
     task = build_task(config, data)  # the same initial weights on every rank
     if world.rank:
         seed_everything(settings.seed + 1_000_003 * world.rank)  # each rank its own task randomness
@@ -197,12 +199,41 @@ def _pretrain(
     if world.distributed:
         summary["weights_digests"] = check_ranks_agree(task, world, run)
     if world.main:
+        draw_task_examples(task.eval(), data, run, settings, device)  # again: a generator's examples are trained now
         run.save_backbone(task.backbone, {"step": str(summary["step"])})
         loss_curves(MetricsLog(run.metrics_file).read(), run.plots / "loss.png", title=run.path.name)
     skipped = ""
     if data.skipped:
         skipped = f"skipped {len(data.skipped)} bad file(s), first {data.skipped[0][0]}: {data.skipped[0][1]}"
+    if data.empty_windows:
+        empty = f"left out {data.empty_windows} window(s) with less than {config['data']['min_valid_fraction']:.0%} "
+        skipped = "; ".join(filter(None, [skipped, empty + "valid pixels (data.min_valid_fraction)"]))
     return {**summary, "skipped": skipped}
+
+
+def check_memory(
+    config: dict[str, Any], data: DataSource, settings: TrainSettings, world: distributed.World, device: torch.device
+) -> None:
+    """Refuse, before anything is allocated, a run whose estimated memory (``engine.memory``) exceeds what is free."""
+    per_process = max(1, settings.batch_size // world.size)
+    need = memory.estimate(
+        lambda: build_backbone(config["backbone"], data),
+        data.in_chans,
+        data.img_size,
+        per_process,
+        settings.optimizer,
+        settings.momentum,
+    )
+    free = memory.free_bytes(device)
+    if free is not None and need.total > free:
+        where = "the GPU" if device.type == "cuda" else "this machine"
+        raise UserError(
+            f"this run needs about {memory.gib(need.total)} ({config['backbone']['name']} has "
+            f"{need.weights / 1e6:,.0f} M weights: {memory.gib(need.training_bytes)} with gradients and "
+            f"{settings.optimizer} state; a batch of {per_process} images of {data.img_size} px: "
+            f"{memory.gib(need.activation_bytes)}) but {where} has {memory.gib(free)} free; lower "
+            "train.batch_size, data.tile_size or data.image_size, or choose a smaller backbone.name"
+        )
 
 
 def write_task_files(
@@ -216,12 +247,20 @@ def write_task_files(
     for name, content in task.run_files().items():
         atomic.write(run.path / name, content)
     if not (run.plots / "examples.png").exists():
-        normalize = Normalizer.for_data(data, device)
-        title = f"{type(task).__name__}: training examples"
-        try:
-            draw_examples(task, data, normalize, device, settings.seed, run.plots / "examples.png", title)
-        except ValueError as e:  # the task cannot use these images (their size or shape)
-            raise UserError(f"task cannot use this data: {e}") from None
+        draw_task_examples(task, data, run, settings, device)
+
+
+def draw_task_examples(
+    task: PretextTask, data: DataSource, run: Run, settings: TrainSettings, device: torch.device
+) -> None:
+    """``plots/examples.png``: what the task feeds the network, in the task's current mode (before training as
+    built, as runs always drew it; after training in eval mode)."""
+    normalize = Normalizer.for_data(data, device)
+    title = f"{type(task).__name__}: training examples"
+    try:
+        draw_examples(task, data, normalize, device, settings.seed, run.plots / "examples.png", title)
+    except ValueError as e:  # the task cannot use these images (their size or shape)
+        raise UserError(f"task cannot use this data: {e}") from None
 
 
 def check_ranks_agree(task: torch.nn.Module, world: distributed.World, run: Run) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -15,6 +16,7 @@ from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
 from ssl_toolkit.build import (
     build_probe,
+    inherited_data,
     needs_coords,
     open_labelled_data,
     random_backbone,
@@ -95,6 +97,7 @@ def probe(
     created = lock.first_missing(out_dir)
     with lock.exclusive(out_dir, "ssl probe"):
         try:
+            check_same_probe(out_dir, probe_cfg)
             record = _probe(
                 protocol, prober, label_fraction, run, run_config, backbone_name, probe_cfg, seed, device_name
             )
@@ -110,12 +113,45 @@ def probe(
 def default_probe_dir(
     protocol: str, run: Run | None, backbone_name: str | None, probe_cfg: dict[str, Any], seed: int
 ) -> Path:
-    split = probe_cfg["data"]["split"]
+    """``RUN/probes/<protocol>[-<pct>pct][-<split>][-<data>-<hash>]-seed<S>`` (a random-init backbone:
+    ``runs/random-init/<backbone>-<data>-...``). The data part names another dataset than the run's, or data
+    keys other than the run's (or, at random init, the defaults'), so probes on other data never share a folder."""
+    data = probe_cfg["data"]
+    split = data["split"]
     tag = low_shot_tag(probe_cfg["probe"]["label_fraction"]) + ("" if split == "random" else f"-{split}")
+    reference = inherited_data(run.read_config()) if run is not None else {}
+    keys = {k: v for k, v in data.items() if k not in ("subset", "num_workers", "split")}
+    defaults = {k.removeprefix("data."): cfg.SCHEMA[k].default for k in cfg.SCHEMA if k.startswith("data.")}
+    differ = {k: v for k, v in keys.items() if v != reference.get(k, defaults.get(k)) and k != "name"}
+    data_tag = Path(data["name"]).name
+    if differ:
+        digest = hashlib.sha1(json.dumps(differ, sort_keys=True, default=str).encode()).hexdigest()[:6]
+        tag += f"-{data_tag}-{digest}" if run is not None else f"-{digest}"
+    elif run is not None and data["name"] != reference.get("name"):
+        tag += f"-{data_tag}"
     if run is not None:
         return run.path / "probes" / f"{protocol}{tag}-seed{seed}"
-    data_tag = Path(probe_cfg["data"]["name"]).name
     return Path("runs") / "random-init" / f"{backbone_name}-{data_tag}-{protocol}{tag}-seed{seed}"
+
+
+def check_same_probe(out_dir: Path, probe_cfg: dict[str, Any]) -> None:
+    """A folder that holds a probe made with other data or settings is not overwritten."""
+    path = out_dir / "probe.json"
+    if not path.is_file():
+        return
+    try:
+        before = json.loads(path.read_text())
+    except ValueError:
+        return  # a damaged record: replaced
+    now = {"data_config": probe_cfg["data"], "probe_config": probe_cfg["probe"]}
+    for part, value in now.items():
+        old = before.get(part)
+        if old is not None and json.loads(json.dumps(old)) != json.loads(json.dumps(value)):
+            changed = sorted(k for k in set(old) | set(value) if old.get(k) != value.get(k))
+            raise UserError(
+                f"{path} holds a probe made with other {part.split('_')[0]} settings ({', '.join(changed[:3])}); "
+                "pass --out for this one"
+            )
 
 
 def _probe(
@@ -158,6 +194,8 @@ def _probe(
         "test_size": len(data.test),
         "wall_seconds": round(time.time() - t0, 2),
         **result,
+        "data_config": data_cfg,
+        "probe_config": probe_cfg["probe"],
     }
 
 

@@ -16,7 +16,7 @@ from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.loader import Normalizer, batches_per_epoch, epoch_order, iterate, sequential_order
 from ssl_toolkit.data.options import DataOptions
 from ssl_toolkit.data.splits import Catalog, DataSource, LazyImages, Split, TensorImages, remap_indices
-from ssl_toolkit.data.splitting import SPLIT_SEED, geographic_split, random_split
+from ssl_toolkit.data.splitting import SPLIT_SEED, geographic_split, group_split, random_split
 from ssl_toolkit.errors import UserError
 
 BUILTIN = ("mnist", "eurosat-rgb", "eurosat-ms")
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-RASTER_KEYS = ("bands", "tile_size", "tile_stride", "stats_tiles", "max_tiles")
+RASTER_KEYS = ("bands", "tile_size", "tile_stride", "stats_tiles", "max_tiles", "min_valid_fraction")
 
 
 def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bool) -> Catalog:
@@ -209,6 +209,16 @@ def load_data(
             raise UserError(f"data '{name}': cannot make a geographic split ({e})") from None
     elif catalog.predefined is not None:
         train_idx, test_idx = (np.asarray(part) for part in catalog.predefined)
+    elif groups is not None and options.tile_stride is not None and options.tile_stride < (options.tile_size or 0):
+        # overlapping windows share pixels: a random split of windows would put the same pixels on both sides
+        try:
+            train_idx, test_idx = group_split(groups, options.test_fraction)
+        except ValueError as e:
+            raise UserError(
+                f"data '{name}': data.tile_stride={options.tile_stride} < data.tile_size={options.tile_size} makes "
+                f"overlapping windows, so the random split goes by scene, and there are too few ({e}); use "
+                "data.tile_stride >= data.tile_size or more scenes"
+            ) from None
     else:
         try:
             train_idx, test_idx = random_split(samples.labels, options.test_fraction)
@@ -219,6 +229,7 @@ def load_data(
             f"data '{name}': {len(train_idx)} training and {len(test_idx)} test samples; both splits need some"
         )
     train, test = samples.select(train_idx), samples.select(test_idx)
+    full_train, full_test = train, test
     if options.subset is not None:
         if options.subset <= 0:
             raise UserError(f"data.subset must be positive, got {options.subset}")
@@ -243,4 +254,7 @@ def load_data(
         split=options.split,
         skipped=bad.skipped,
         stats_note=catalog.stats_note,
+        empty_windows=catalog.empty_windows,
+        full_train=full_train,
+        full_test=full_test,
     )

@@ -43,18 +43,31 @@ def geotiff_catalog(
 ) -> Catalog:
     """The GeoTIFF chips or scene windows under ``root``, opened as ``options`` (bands, tiles, statistics) say."""
     bands, tile_size, tile_stride = options.bands, options.tile_size, options.tile_stride
+    if not 0 <= options.min_valid_fraction <= 1:
+        raise UserError(f"data.min_valid_fraction must be in [0, 1], got {options.min_valid_fraction}")
     if tile_stride is not None and tile_size is None:
         raise UserError(f"data.tile_stride={tile_stride} needs data.tile_size (the tile's side in pixels)")
     files = find_geotiffs(root)
     if not files:
         raise UserError(f"{root}: no GeoTIFF files (*.tif, *.tiff)")
     labels = [label_of(root, f) for f in files]
-    index = index_geotiffs(files, labels, tile_size, tile_stride, need_coords, max_tiles=options.max_tiles)
+    index = index_geotiffs(
+        files,
+        labels,
+        tile_size,
+        tile_stride,
+        need_coords,
+        max_tiles=options.max_tiles,
+        min_valid_fraction=options.min_valid_fraction,
+    )
     for path, reason in index.problems:
         bad.report(path, reason)
     tiles = index.tiles
     if not tiles:
-        raise UserError(f"{root}: no usable tiles ({len(index.problems)} bad file(s))")
+        raise UserError(
+            f"{root}: no usable tiles ({len(index.problems)} bad file(s), {index.empty} window(s) with less than "
+            f"{options.min_valid_fraction:.0%} valid pixels, data.min_valid_fraction)"
+        )
     if bands is not None:
         wrong = [b for b in bands if not isinstance(b, int) or not 1 <= b <= index.bands]
         if wrong or not bands:
@@ -95,6 +108,7 @@ def geotiff_catalog(
         pixel_scale=scale,
         predefined=predefined,
         stats_note=note,
+        empty_windows=index.empty,
         tiles=tiles,
         groups=torch.tensor(np.unique([t.path for t in tiles], return_inverse=True)[1]),
         use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),

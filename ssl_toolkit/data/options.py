@@ -22,6 +22,7 @@ class DataOptions:
     tile_stride: int | None = setting("data.tile_stride")
     stats_tiles: int = setting("data.stats_tiles")
     max_tiles: int | None = setting("data.max_tiles")
+    min_valid_fraction: float = setting("data.min_valid_fraction")
     on_bad_file: str = setting("data.on_bad_file")
 
     @classmethod

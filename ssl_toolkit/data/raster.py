@@ -92,6 +92,7 @@ class RasterIndex:
     dtype: str
     nodata: list[float | None]  # per file band, of the common layout (None: no nodata value)
     problems: list[tuple[str, str]]
+    empty: int = 0  # windows left out for too few valid pixels (not bad files: an orbit edge, a no-data corner)
 
 
 def index_geotiffs(
@@ -102,12 +103,15 @@ def index_geotiffs(
     need_coords: bool = False,
     validate: bool = True,
     max_tiles: int | None = None,
+    min_valid_fraction: float = 0.0,
 ) -> RasterIndex:
     """Open each file, cut it into windows, locate each window's centre; collect problems as (path, reason).
 
     The band count and dtype shared by most files are the dataset's; files that differ are problems. Without a
     ``tile_size`` every file is one tile and files of another size than the most common are problems. More than
-    ``max_tiles`` windows in all is a UserError (counted before any is listed).
+    ``max_tiles`` windows in all is a UserError (counted before any is listed). With ``validate``, windows whose
+    share of valid pixels (valid in every band) is below ``min_valid_fraction`` are left out and counted, and a
+    window with none is always left out.
     """
     import rasterio
     from rasterio.errors import RasterioError
@@ -175,9 +179,10 @@ def index_geotiffs(
                     float(lat), float(lon), label, profile["count"], whole=(w, h) == (width, height),
                 )
             )  # fmt: skip
+    empty = 0
     if validate:
-        tiles = _readable_tiles(tiles, problems)
-    return RasterIndex(tiles, layout[0], layout[1], nodata, problems)
+        tiles, empty = _readable_tiles(tiles, problems, min_valid_fraction)
+    return RasterIndex(tiles, layout[0], layout[1], nodata, problems, empty)
 
 
 def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -203,12 +208,14 @@ def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[
     return lats, lons
 
 
-def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[Tile]:
-    """Read every tile once: drop those whose pixels are all nodata, and every tile of a file that is corrupt
-    or holds NaN pixels it does not declare as nodata (a file is in or out whole: its readable windows do not
-    train while the file is listed as bad)."""
+def _readable_tiles(
+    tiles: list[Tile], problems: list[tuple[str, str]], min_valid_fraction: float
+) -> tuple[list[Tile], int]:
+    """Read every tile once: drop (and count) those with too few valid pixels, and every tile of a file that is
+    corrupt or holds NaN pixels it does not declare as nodata (a file is in or out whole: its readable windows
+    do not train while the file is listed as bad). Returns the kept tiles and the count of empty ones."""
     reader = TileReader(tiles, bands=None, fill=None)
-    good, broken = [], set()
+    good, broken, empty = [], set(), 0
     for j, tile in enumerate(tiles):
         if tile.path in broken:
             continue
@@ -222,12 +229,14 @@ def _readable_tiles(tiles: list[Tile], problems: list[tuple[str, str]]) -> list[
             problems.append((tile.path, "holds NaN pixels but declares no nodata value for them (set one, e.g. nan)"))
             broken.add(tile.path)
             continue
-        if valid is not None and not valid.any():
-            problems.append((tile.name, "every pixel of the tile is nodata"))
-            continue
+        if valid is not None:
+            share = float(valid.all(axis=0).mean())
+            if share == 0 or share < min_valid_fraction:
+                empty += 1
+                continue
         good.append(tile)
     reader.close()
-    return [t for t in good if t.path not in broken]
+    return [t for t in good if t.path not in broken], empty
 
 
 class TileReadError(Exception):

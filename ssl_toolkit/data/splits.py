@@ -143,6 +143,7 @@ class Catalog:
     use_stats: Callable[[tuple[float, ...], tuple[float, ...]], None] | None = None  # told the stats in use
     tiles: list | None = None  # GeoTIFF datasets: the raster.Tile of each sample (window, CRS, bounds)
     groups: torch.Tensor | None = None  # (N,) source file of each sample when several share one (scene windows)
+    empty_windows: int = 0  # GeoTIFF windows left out for too few valid pixels (not bad files)
 
 
 @dataclass
@@ -166,3 +167,8 @@ class DataSource:
     split: str = "random"
     skipped: list[tuple[str, str]] = field(default_factory=list)
     stats_note: dict = field(default_factory=dict)
+    empty_windows: int = 0
+    # the splits before ``data.subset`` (the same objects when there is none): for measures that must not
+    # depend on a run's budget, such as a GAN's judge of sample quality
+    full_train: Split | None = None
+    full_test: Split | None = None

@@ -26,6 +26,24 @@ def random_split(labels: torch.Tensor, test_fraction: float, seed: int = SPLIT_S
     return np.asarray(train), np.asarray(test)
 
 
+def group_split(groups: torch.Tensor, test_fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) with every group (a scene's windows) on one side: whole groups go to test in a
+    seeded order until ``test_fraction`` of the samples is reached. At least two groups are needed."""
+    g = groups.numpy()
+    names = np.unique(g)
+    if len(names) < 2:
+        raise ValueError(f"{len(names)} scene(s): a split by scene needs at least 2")
+    order = np.random.default_rng(seed).permutation(names)
+    test_groups, count = [], 0
+    for name in order[:-1]:  # at least one group stays in train
+        if count >= test_fraction * len(g):
+            break
+        test_groups.append(name)
+        count += int((g == name).sum())
+    test = np.isin(g, test_groups)
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
 def label_subset(labels: torch.Tensor, fraction: float, seed: int, min_class_size: int = 1) -> np.ndarray:
     """Sorted indices of ``fraction`` of the samples of each class (at least one per class), drawn with ``seed``:
     the labelled part of a low-shot evaluation. Classes with fewer than ``min_class_size`` samples give none."""

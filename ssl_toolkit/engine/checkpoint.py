@@ -11,7 +11,9 @@ entries at the top level.
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,17 @@ def load(path: Path) -> dict[str, Any]:
     return state
 
 
+def link(source: Path, target: Path) -> None:
+    """``target`` becomes another name of ``source`` (a hard link, put in place atomically); a file system
+    without hard links gets a copy."""
+    with atomic.atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
 class Checkpoints:
     """The run's ``checkpoints/`` folder for one training loop: ``save`` gathers every rank's part (RNG states
     and the metric windows of ``log``) and rank 0 writes; ``restore`` puts a saved run back in place.
@@ -111,8 +124,10 @@ class Checkpoints:
             }
             if self.config is not None:
                 record["config"] = self.config
-            for name in names:
-                save(self.folder / name, record)
+            first, *others = names
+            save(self.folder / first, record)
+            for name in others:  # the same state under another name: one file on disk, not another copy
+                link(self.folder / first, self.folder / name)
         return state.step
 
     def restore(self, device: torch.device) -> TrainState:

@@ -25,6 +25,7 @@ from ssl_toolkit.engine import distributed
 from ssl_toolkit.engine.checkpoint import LAST, Checkpoints, TrainState
 from ssl_toolkit.engine.collapse import CollapseMonitor
 from ssl_toolkit.engine.distributed import World
+from ssl_toolkit.engine.interrupts import Interrupted, Interrupts
 from ssl_toolkit.engine.metrics import TrainLog
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule, set_lr
 from ssl_toolkit.engine.settings import TrainSettings
@@ -66,26 +67,35 @@ def train(
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     task.train()
     saved_at, first = -1, True
-    while state.step < plan.end and state.epoch < settings.epochs:
-        batches, shares = plan.epoch(state.epoch, settings.seed, world)
-        for images, batch_meta in read(batches[state.batch :]):
-            if state.step >= plan.end:
-                break
-            set_lr(optimizers.values(), plan.lr_factors[state.step])
-            ctx.global_step, ctx.loss_scale = state.step, shares[state.batch]
-            images = normalize(images.to(device, non_blocking=pin)).contiguous(memory_format=memory_format)
-            meta = {k: v.to(device, non_blocking=pin) for k, v in batch_meta.items()} | pixel_stats
-            out = training_step(task, images, meta, ctx, first)
-            state.step, state.batch, first = state.step + 1, state.batch + 1, False
-            log.add(out, state.step, state.epoch)
-            if settings.checkpoint_every and state.step % settings.checkpoint_every == 0:
-                saved_at = checkpoints.save(state, LAST)
-        if state.batch >= plan.steps_per_epoch:
-            epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
-            log.end_epoch(state.step, state.epoch, partial(epoch_end, task, epoch, settings.seed))
-            state.epoch, state.batch = state.epoch + 1, 0
-            saved_at = checkpoints.save(state, f"epoch_{state.epoch:04d}.pt", LAST)  # last.pt last: see checkpoint
-    log.finish(state.step, state.epoch, plan.end)
+    with Interrupts(world, settings.checkpoint_minutes) as interrupts:
+        while state.step < plan.end and state.epoch < settings.epochs:
+            batches, shares = plan.epoch(state.epoch, settings.seed, world)
+            for images, batch_meta in read(batches[state.batch :]):
+                if state.step >= plan.end:
+                    break
+                set_lr(optimizers.values(), plan.lr_factors[state.step])
+                ctx.global_step, ctx.loss_scale = state.step, shares[state.batch]
+                images = normalize(images.to(device, non_blocking=pin)).contiguous(memory_format=memory_format)
+                meta = {k: v.to(device, non_blocking=pin) for k, v in batch_meta.items()} | pixel_stats
+                out = training_step(task, images, meta, ctx, first)
+                state.step, state.batch, first = state.step + 1, state.batch + 1, False
+                log.add(out, state.step, state.epoch)
+                stop, timed = interrupts.poll()
+                if stop or timed or (settings.checkpoint_every and state.step % settings.checkpoint_every == 0):
+                    saved_at = interrupts.saved(checkpoints.save(state, LAST))
+                if stop:
+                    raise Interrupted(interrupts.signum, state.step)
+            if state.batch >= plan.steps_per_epoch:
+                epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
+                log.end_epoch(state.step, state.epoch, partial(epoch_end, task, epoch, settings.seed))
+                state.epoch, state.batch = state.epoch + 1, 0
+                saved = checkpoints.save(state, f"epoch_{state.epoch:04d}.pt", LAST)  # last.pt last: see checkpoint
+                saved_at = interrupts.saved(saved)
+    # a run stopped mid-epoch still ends with that epoch's pictures
+    epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
+    log.finish(
+        state.step, state.epoch, plan.end, partial(epoch_end, task, epoch, settings.seed) if state.batch else None
+    )
     if saved_at != state.step:
         checkpoints.save(state, LAST)
     return {"step": state.step, "epoch": state.epoch, "end": plan.end, "planned": plan.planned}

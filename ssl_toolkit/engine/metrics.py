@@ -174,11 +174,17 @@ class TrainLog:
             )
         self.epoch_means.reset()
 
-    def finish(self, step: int, epoch: int, end: int) -> None:
+    def finish(self, step: int, epoch: int, end: int, measure: Callable[[], dict[str, float]] | None = None) -> None:
         """Stopped by ``--max-steps`` mid-window: show the partial window, but keep it open (it is saved in the
-        checkpoint), so a resumed run logs exactly the records an uninterrupted run would, plus this one."""
+        checkpoint), so a resumed run logs exactly the records an uninterrupted run would, plus this one.
+        ``measure``: the task's end-of-epoch hook for a run that stops mid-epoch (its pictures, and its
+        measurements as an ``end`` record), so every run ends with pictures of what it learned."""
         if step == end and self.window.count:
             self.write_window(step, epoch, reset=False)
+        if measure is not None and self.world.main:
+            measured = measure()
+            if measured:
+                self.metrics.write({"kind": "end", "step": step, "epoch": epoch, **measured})
         self.bar.close()
 
     def health(self, step: int) -> dict[str, float]:

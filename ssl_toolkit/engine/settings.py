@@ -26,6 +26,7 @@ class TrainSettings:
     precision: str = setting("train.precision")
     log_every: int = setting("train.log_every")
     checkpoint_every: int | None = setting("train.checkpoint_every")
+    checkpoint_minutes: float | None = setting("train.checkpoint_minutes")  # of training; also on Ctrl-C/SIGTERM
     num_workers: int = setting("data.num_workers")  # -1: sized from the machine (loader.auto_workers)
     sync_batchnorm: bool = setting("train.sync_batchnorm")
     channels_last: bool = setting("train.channels_last")  # weights and batches in NHWC memory order

@@ -82,7 +82,6 @@ def test_band_selection_reads_the_chosen_bands_in_order(tmp_path: Path) -> None:
 DEFECTS = {
     "corrupt.tif": (geotiffs.corrupt_chip, "truncated or corrupt"),
     "three_bands.tif": (geotiffs.three_band_chip, "has 3 band"),
-    "all_nodata.tif": (geotiffs.all_nodata_chip, "every pixel of the tile is nodata"),
 }
 
 
@@ -96,6 +95,34 @@ def test_a_bad_file_stops_with_its_name_or_is_skipped_and_reported(tmp_path: Pat
     data = load_data(str(tmp_path), DataOptions(on_bad_file="skip"))
     assert len(data.train) + len(data.test) == len(geotiffs.CHIPS)
     assert len(data.skipped) == 1 and data.skipped[0][0].endswith(name) and reason in data.skipped[0][1]
+
+
+def test_an_all_nodata_window_is_left_out_and_counted_not_a_bad_file(tmp_path: Path) -> None:
+    """An orbit-edge wedge or a no-data corner is normal imagery: with the default data.on_bad_file=error the data
+    opens, the empty window is counted apart from bad files (``data.min_valid_fraction``)."""
+    geotiffs.good_chips(tmp_path)
+    geotiffs.all_nodata_chip(tmp_path / "field" / "all_nodata.tif")
+    data = load_data(str(tmp_path))
+    assert len(data.train) + len(data.test) == len(geotiffs.CHIPS) and data.skipped == [] and data.empty_windows == 1
+    strict = load_data(str(tmp_path), DataOptions(min_valid_fraction=0.0))  # a window with no valid pixel: always out
+    assert strict.empty_windows == 1
+
+
+def test_windows_below_the_valid_share_are_left_out(tmp_path: Path) -> None:
+    data = geotiffs.scene(tmp_path / "s.tif", width=64, height=32).astype(np.int16)
+    data[:, :, :56] = -9999  # the left 56 columns are nodata: window 0..31 empty, 32..63 a quarter valid
+    geotiffs.write_tif(tmp_path / "s.tif", data, "EPSG:32632", geotiffs.from_origin(5e5, 5.3e6, 10, 10), nodata=-9999)
+    geotiffs.write_tif(
+        tmp_path / "t.tif",
+        data[:, :, ::-1].copy(),
+        "EPSG:32632",
+        geotiffs.from_origin(6e5, 5.3e6, 10, 10),
+        nodata=-9999,
+    )
+    opts = dict(tile_size=32, tile_stride=32, on_bad_file="error")
+    assert load_data(str(tmp_path), DataOptions(**opts, min_valid_fraction=0.2)).empty_windows == 2
+    with pytest.raises(UserError, match="no usable tiles .* 4 window"):
+        load_data(str(tmp_path), DataOptions(**opts, min_valid_fraction=0.5))
 
 
 def test_a_file_without_crs_is_bad_only_when_coordinates_are_needed(tmp_path: Path) -> None:
