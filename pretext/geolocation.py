@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 
 import torch
 
@@ -49,6 +50,14 @@ class Geolocation(ClassificationPretext):
         self.centres.copy_(centres)
         cluster = assign(lat, lon, centres)
         sizes = torch.bincount(cluster, minlength=self.num_classes)
+        empty = int((sizes == 0).sum())
+        if empty or len(split) < 3 * self.num_classes:
+            print(
+                f"warning: geolocation: {self.num_classes} clusters on {len(split)} training tiles leave {empty} "
+                f"empty and {int((sizes == 1).sum())} of one tile; set task.clusters (about "
+                f"{max(2, len(split) // 10)} for this data)",
+                file=sys.stderr,
+            )
         c_lat, c_lon = to_lat_lon(centres)
         clusters = ["cluster,lat,lon,x,y,z,tiles"] + [
             f"{k},{c_lat[k]:.6f},{c_lon[k]:.6f},{x:.8f},{y:.8f},{z:.8f},{int(sizes[k])}"

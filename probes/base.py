@@ -25,6 +25,14 @@ class Probe(Protocol):
     ) -> dict[str, Any]: ...
 
 
+ACCURACY_DECIMALS = 2  # accuracies in percent are written and printed with this many decimals, everywhere
+
+
+def percent(value: float) -> float:
+    """An accuracy in percent as every file and table of the toolkit holds it."""
+    return round(float(value), ACCURACY_DECIMALS)
+
+
 def check_settings(
     *,
     counts: dict[str, int] | None = None,

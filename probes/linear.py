@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from probes.base import check_settings
+from probes.base import check_settings, percent
 from probes.features import train_test_features
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data import DataSource
@@ -135,7 +135,7 @@ class LinearProbe:
                 fit_idx, val_idx = torch.as_tensor(fit_idx, device=device), torch.as_tensor(val_idx, device=device)
                 for wd in WEIGHT_DECAYS:
                     clf = fit_softmax(x[fit_idx], y[fit_idx], num_classes, weight_decay=wd, **fit)
-                    val_scores[str(wd)] = round(accuracy(clf, x[val_idx], y[val_idx]), 4)
+                    val_scores[str(wd)] = percent(accuracy(clf, x[val_idx], y[val_idx]))
                 chosen = max(WEIGHT_DECAYS, key=lambda wd: (val_scores[str(wd)], wd))  # ties: the stronger L2
         clf = fit_softmax(x, y, num_classes, weight_decay=chosen, **fit)
         return LinearFit(clf, mean.to(device), std.to(device), chosen, val_scores)

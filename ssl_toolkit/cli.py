@@ -7,20 +7,22 @@ User mistakes (UserError) print one line, ``ssl: error: ...``, and exit with sta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from ssl_toolkit.commands import bench, data, pretrain, probe, show, tasks, visualize
+from ssl_toolkit.commands import bench, cache, data, pretrain, probe, show, tasks, visualize
 from ssl_toolkit.engine.interrupts import Interrupted
 from ssl_toolkit.errors import UserError
 
-COMMANDS = (tasks, pretrain, show, probe, bench, visualize, data)
+COMMANDS = (tasks, pretrain, show, probe, bench, visualize, data, cache)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with the toolkit's one-line error format (and exit status 2)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"ssl: error: {self.prog.removeprefix('ssl ')}: {message} (see {self.prog} --help)", file=sys.stderr)
+        where = self.prog.removeprefix("ssl").strip()
+        print(f"ssl: error: {f'{where}: ' if where else ''}{message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(2)
 
 
@@ -38,7 +40,12 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     args, extra = parser.parse_known_args(argv)
     stray = [a for a in extra if a.startswith("-") or "=" not in a or not hasattr(args, "overrides")]
     if stray:
-        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+        command = " ".join(filter(None, [getattr(args, "command", None), getattr(args, "data_command", None)]))
+        print(
+            f"ssl: error: {command}: unrecognized arguments: {' '.join(stray)} (see ssl {command} --help)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     if extra:
         args.overrides = [*args.overrides, *extra]
     return args
@@ -52,11 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except UserError as e:
-        print(f"ssl: error: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") in ("", "0"):  # under torchrun every rank meets the mistake: rank 0 says it
+            print(f"ssl: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that stopped early (`ssl tasks | head`)
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush does not fail again
         return 0
     except OSError as e:  # the operating system refused a file (permissions, space, a path under a file)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from probes.base import percent
 from ssl_toolkit import atomic
 from ssl_toolkit.analysis.sample import Sample
 from ssl_toolkit.pictures.grids import image_table, to_display
@@ -97,7 +98,7 @@ def fgsm_attack(
         )
     atomic.write_bytes(out_dir / "fgsm_examples.png", image_table(cells, f"FGSM on the linear probe, eps {largest:g}"))
     return {
-        "accuracy": [{"eps": e, "accuracy": round(100.0 * float((preds[e] == labels).float().mean()), 4)} for e in eps],
+        "accuracy": [{"eps": e, "accuracy": percent(100.0 * float((preds[e] == labels).float().mean()))} for e in eps],
         "images": len(labels),
         "eps_units": f"pixels: stored value / pixel_scale ({scale:g})",
         "pixel_range": sample.range_note,

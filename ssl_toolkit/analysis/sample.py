@@ -77,9 +77,10 @@ class Sample:
     range_note: str
     show_lo: torch.Tensor
     show_hi: torch.Tensor
+    channels: list[int] | None = None  # shown as red, green, blue (``DataSource.display_channels``)
 
     def shown(self, stored: torch.Tensor, pixel_scale: float) -> np.ndarray:
-        return to_display(stored.float().cpu() / pixel_scale, self.show_lo, self.show_hi)
+        return to_display(stored.float().cpu() / pixel_scale, self.show_lo, self.show_hi, self.channels)
 
 
 def rows_of(cells: list, columns: int = 8) -> list[list]:

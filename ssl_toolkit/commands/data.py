@@ -76,9 +76,11 @@ def index_rows(
 
 def split_rows(name: str, options: DataOptions) -> list[dict]:
     """Rows (path, lat, lon, label = "train" or "test") of the dataset split as ``options.split`` splits it."""
+    from dataclasses import replace
+
     from ssl_toolkit.data import load_data
 
-    data = load_data(name, options)
+    data = load_data(name, replace(options, on_bad_file="skip"))  # a map shows what is usable, as the index does
     if data.train.coords is None:
         raise UserError(f"data '{name}' has no coordinates, nothing to map")
     return [
@@ -155,6 +157,13 @@ def map_png(rows: list[dict], colour_by: str, clusters: int, seed: int, title: s
     lon = np.array([r["lon"] for r in located])
     centres = names = None
     if colour_by == "cluster":
+        if clusters > max(2, len(located) // 3):
+            fitted = max(2, len(located) // 3)
+            print(
+                f"note: --clusters {clusters} on {len(located)} tiles leaves clusters of one tile or none; "
+                f"using {fitted}"
+            )
+            clusters = fitted
         t_lat, t_lon = torch.from_numpy(lat).float(), torch.from_numpy(lon).float()
         try:
             xyz = spherical_kmeans(t_lat, t_lon, clusters, seed)

@@ -187,6 +187,8 @@ def _pretrain(
     settings = TrainSettings.from_config(config)
     seed_everything(settings.seed)
     data = open_data(config["data"], needs_coords(config), run.stats_for(config["data"]) if resume else None)
+    if data.split_note and world.main:
+        print(data.split_note, flush=True)
     check_memory(config, data, settings, world, device)
     task = build_task(config, data)  # the same initial weights on every rank
     if world.rank:

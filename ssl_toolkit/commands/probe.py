@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from probes.base import percent
 from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
 from ssl_toolkit.build import (
@@ -178,7 +179,7 @@ def _probe(
     t0 = time.time()
     result = prober.run(backbone, data, device, seed, data_config=data_cfg)
     return {
-        "accuracy": round(result.pop("accuracy"), 4),
+        "accuracy": percent(result.pop("accuracy")),
         "protocol": protocol,
         "backbone": backbone.name,
         "run": str(run.path) if run is not None else None,

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from probes.base import percent
 from probes.features import train_test_features
 from ssl_toolkit import atomic
 from ssl_toolkit import config as cfg
@@ -144,7 +145,8 @@ def visualize(
     images, labels = load_images(data.test, idx)
     lo, hi, range_note = pixel_bounds(images, data.pixel_scale)
     show_lo, show_hi = display_bounds(images, data.pixel_scale)
-    sample = Sample(images, labels, idx, x_test[idx].to(device), lo, hi, range_note, show_lo, show_hi)
+    features = x_test[idx].to(device)
+    sample = Sample(images, labels, idx, features, lo, hi, range_note, show_lo, show_hi, data.display_channels)
     wall["features_and_probe"] = time.time() - t0
 
     units_given = units is not None
@@ -162,7 +164,7 @@ def visualize(
     wall["tsne"] = time.time() - t0
     t0 = time.time()
     fgsm = fgsm_attack(nn.Sequential(backbone, head).eval(), data, normalize, sample, eps, out_dir)
-    clean_on_sample = round(100.0 * float((test_pred[idx] == labels).float().mean()), 4)
+    clean_on_sample = percent(100.0 * float((test_pred[idx] == labels).float().mean()))
     fgsm["clean_accuracy_from_features"] = clean_on_sample
     wall["fgsm"] = time.time() - t0
 
@@ -192,7 +194,7 @@ def visualize(
             "data_overrides": {key: v for key, v in overrides if key.startswith("data.")},
         },
         "linear_probe": {
-            "accuracy": round(100.0 * float((test_pred == y_test).float().mean()), 4),
+            "accuracy": percent(100.0 * float((test_pred == y_test).float().mean())),
             "accuracy_on_samples": clean_on_sample,
             "weight_decay": fitted.weight_decay,
             "validation_accuracy": fitted.validation_accuracy,
@@ -234,7 +236,7 @@ def main(args: argparse.Namespace) -> None:
         samples=args.samples,
         seed=args.seed,
         out_dir=Path(args.out) if args.out else None,
-        overrides=[cfg.parse_override(o) for o in args.overrides],
+        overrides=cfg.with_flags([("data.name", args.data, "--data")], [cfg.parse_override(o) for o in args.overrides]),
         queries=args.queries,
         k=args.k,
         steps=args.steps,
@@ -259,6 +261,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "data.* keys and the linear probe's probe.* settings.",
     )
     p.add_argument("--run", required=True, help="run folder written by `ssl pretrain`")
+    p.add_argument("--data", help="labelled dataset (default: the run's dataset), as for `ssl probe`")
     p.add_argument(
         "--units",
         type=_int_list,

@@ -190,6 +190,7 @@ def load_data(
         raise UserError(f"data.test_fraction must be in (0, 1), got {options.test_fraction}")
     bad = BadFiles(options.on_bad_file)
     geographic = options.split == "geographic"
+    split_note = ""
     catalog = open_catalog(name, options, bad, need_coords or geographic)
     samples, groups = catalog.samples, catalog.groups
     if need_coords or geographic:
@@ -202,11 +203,19 @@ def load_data(
         if options.regions < 2:
             raise UserError(f"data.regions must be at least 2 for a geographic split, got {options.regions}")
         try:
-            train_idx, test_idx, _ = geographic_split(
+            train_idx, test_idx, region = geographic_split(
                 samples.coords, options.test_fraction, options.regions, groups=groups
             )
         except ValueError as e:
-            raise UserError(f"data '{name}': cannot make a geographic split ({e})") from None
+            raise UserError(
+                f"data '{name}': cannot make a geographic split ({e}); with few distinct locations lower "
+                f"data.regions (now {options.regions})"
+            ) from None
+        held = len(np.unique(region.numpy()[test_idx]))
+        split_note = (
+            f"geographic split: {held} of {options.regions} regions held out, {len(test_idx):,} test tiles "
+            f"({len(test_idx) / len(samples):.1%}, data.test_fraction {options.test_fraction:g})"
+        )
     elif catalog.predefined is not None:
         train_idx, test_idx = (np.asarray(part) for part in catalog.predefined)
     elif groups is not None and options.tile_stride is not None and options.tile_stride < (options.tile_size or 0):
@@ -257,4 +266,6 @@ def load_data(
         empty_windows=catalog.empty_windows,
         full_train=full_train,
         full_test=full_test,
+        split_note=split_note,
+        band_names=catalog.band_names,
     )

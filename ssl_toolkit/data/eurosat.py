@@ -30,11 +30,14 @@ FOLDER = "eurosat_rgb"
 
 
 def find_root(folder: str = FOLDER) -> Path:
-    """The dataset folder: $SSL_DATA_ROOT/<folder>, else ../shared/data/<folder> near the cwd or the repo."""
-    candidates = []
-    if os.environ.get("SSL_DATA_ROOT"):
-        candidates.append(Path(os.environ["SSL_DATA_ROOT"]) / folder)
-    candidates += [
+    """The dataset folder: $SSL_DATA_ROOT/<folder> when the variable is set, else ../shared/data/<folder> near the
+    cwd or the repo."""
+    if os.environ.get("SSL_DATA_ROOT"):  # set by the user: used, or an error; never a silent fallback
+        root = Path(os.environ["SSL_DATA_ROOT"]).expanduser()
+        if not (root / folder).is_dir():
+            raise UserError(f"SSL_DATA_ROOT={root} holds no {folder}/ folder; point it at the folder that holds it")
+        return root / folder
+    candidates = [
         Path.cwd().parent / "shared" / "data" / folder,
         Path(__file__).resolve().parents[3] / "shared" / "data" / folder,
     ]

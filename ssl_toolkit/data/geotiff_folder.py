@@ -109,6 +109,9 @@ def geotiff_catalog(
         predefined=predefined,
         stats_note=note,
         empty_windows=index.empty,
+        band_names=tuple(index.band_names[b - 1] for b in bands)
+        if bands and index.band_names
+        else (tuple(index.band_names) if index.band_names else None),
         tiles=tiles,
         groups=torch.tensor(np.unique([t.path for t in tiles], return_inverse=True)[1]),
         use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),

@@ -93,6 +93,7 @@ class RasterIndex:
     nodata: list[float | None]  # per file band, of the common layout (None: no nodata value)
     problems: list[tuple[str, str]]
     empty: int = 0  # windows left out for too few valid pixels (not bad files: an orbit edge, a no-data corner)
+    band_names: list[str | None] | None = None  # the bands' descriptions (e.g. "B04", "red"), None where unnamed
 
 
 def index_geotiffs(
@@ -117,6 +118,7 @@ def index_geotiffs(
     from rasterio.errors import RasterioError
 
     opened, problems = [], []
+    descriptions: dict[tuple[int, str], list[str | None]] = {}  # band names of the first file of each layout
     for path, label in zip(files, labels, strict=True):
         if not is_regular(path):  # a FIFO would block the read forever
             problems.append((str(path), "is not a regular file"))
@@ -124,6 +126,7 @@ def index_geotiffs(
         try:
             with rasterio.open(path) as src:
                 opened.append((path, label, src.profile.copy(), src.transform, src.crs, src.nodatavals))
+                descriptions.setdefault((src.count, src.dtypes[0]), list(src.descriptions))
         except (RasterioError, OSError) as e:
             problems.append((str(path), f"cannot open as a GeoTIFF ({_first_line(e)})"))
     if not opened:
@@ -182,7 +185,7 @@ def index_geotiffs(
     empty = 0
     if validate:
         tiles, empty = _readable_tiles(tiles, problems, min_valid_fraction)
-    return RasterIndex(tiles, layout[0], layout[1], nodata, problems, empty)
+    return RasterIndex(tiles, layout[0], layout[1], nodata, problems, empty, descriptions.get(layout))
 
 
 def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:

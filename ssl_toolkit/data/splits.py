@@ -60,6 +60,19 @@ class Split:
         }
 
 
+COLOUR_NAMES = {"red": ("red", "b04", "b4"), "green": ("green", "b03", "b3"), "blue": ("blue", "b02", "b2")}
+
+
+def natural_colour(band_names: tuple[str | None, ...] | None, channels: int) -> list[int]:
+    """Indices of the red, green and blue channels by name, or the first three (one for fewer than three)."""
+    if band_names:
+        names = [(n or "").strip().lower() for n in band_names]
+        found = [next((i for i, n in enumerate(names) if n in aliases), None) for aliases in COLOUR_NAMES.values()]
+        if all(i is not None for i in found):
+            return found
+    return list(range(3)) if channels >= 3 else [0]
+
+
 def remap_indices(parts: Sequence[Sequence[int]], keep: Sequence[int]) -> tuple[np.ndarray, ...]:
     """Index lists into the full sample list -> indices into the kept samples ``keep`` (dropped ones vanish)."""
     position = {int(old): new for new, old in enumerate(keep)}
@@ -144,6 +157,7 @@ class Catalog:
     tiles: list | None = None  # GeoTIFF datasets: the raster.Tile of each sample (window, CRS, bounds)
     groups: torch.Tensor | None = None  # (N,) source file of each sample when several share one (scene windows)
     empty_windows: int = 0  # GeoTIFF windows left out for too few valid pixels (not bad files)
+    band_names: tuple[str | None, ...] | None = None  # GeoTIFF band descriptions, for natural-colour pictures
 
 
 @dataclass
@@ -172,3 +186,11 @@ class DataSource:
     # depend on a run's budget, such as a GAN's judge of sample quality
     full_train: Split | None = None
     full_test: Split | None = None
+    split_note: str = ""  # how the split came out, where a user should see it (the geographic split's share)
+    band_names: tuple[str | None, ...] | None = None
+
+    @property
+    def display_channels(self) -> list[int]:
+        """The channels pictures show as red, green, blue: those the band names call so (red/green/blue, or
+        Sentinel-2's B04/B03/B02), else the first three (or the first one, as grey)."""
+        return natural_colour(self.band_names, self.in_chans)

@@ -4,6 +4,7 @@ step and epoch records of ``metrics.jsonl`` with the backbone's collapse health.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -127,6 +128,8 @@ class TrainLog:
         self._health: dict[int, dict[str, float]] = {}
         self.bar: Any = None
         self._resume_records: int | None = None
+        self._last_record: dict[str, float] = {}
+        self.lines: ProgressLines | None = None
 
     def start(self, step: int, end: int, show_progress: bool | None) -> None:
         """Drop records after ``step`` (a resumed run's checkpoint); open the progress bar at ``step`` of
@@ -137,12 +140,18 @@ class TrainLog:
         disable = True if not self.world.main else None if show_progress is None else not show_progress
         self.bar = tqdm(total=end, initial=step, desc="pretrain", unit="step", disable=disable)
         self.t_start = time.time()
+        # no terminal (a log file, CI): a plain line now and then instead of the bar
+        self.lines = (
+            ProgressLines(step, end) if self.world.main and show_progress is None and self.bar.disable else None
+        )
 
     def add(self, out: dict[str, torch.Tensor], step: int, epoch: int) -> None:
         """A finished step's outputs (``step`` is the count of steps now taken)."""
         self.window.add(out)
         self.epoch_means.add(out)
         self.bar.update(1)
+        if self.lines is not None:
+            self.lines.step(step, self._last_record)
         if step % self.log_every == 0:
             self.write_window(step, epoch)
 
@@ -156,6 +165,7 @@ class TrainLog:
         if not self.world.main:
             return
         self.bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()})
+        self._last_record = record
         lr, elapsed = self.lr_at(step - 1), round(time.time() - self.t_start, 2)
         health = self.health(step)
         self.metrics.write(
@@ -208,3 +218,25 @@ class TrainLog:
         self.window.load(state["window"], device)
         self.epoch_means.load(state["epoch_means"], device)
         self._resume_records = records
+
+
+class ProgressLines:
+    """Progress for logs that are not a terminal: one line every ``SSL_PROGRESS_SECONDS`` (default 30) seconds,
+    ``pretrain: step 120/338 (36%), 2.1 steps/s, 1m44s left, loss 1.234`` on stderr."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.every = float(os.environ.get("SSL_PROGRESS_SECONDS", 30))
+        self.t0 = self.last = time.monotonic()
+
+    def step(self, step: int, record: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        rate = (step - self.start) / max(now - self.t0, 1e-9)
+        left = (self.end - step) / rate if rate > 0 else 0.0
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith(("loss", "acc")))
+        line = f"pretrain: step {step}/{self.end} ({100 * step / max(self.end, 1):.0f}%), {rate:.2f} steps/s, "
+        line += f"{int(left // 60)}m{int(left % 60):02d}s left" + (f", {shown}" if shown else "")
+        print(line, file=sys.stderr, flush=True)

@@ -36,15 +36,17 @@ def draw_examples(
         meta = {k: v.to(device) for k, v in batch_meta.items()}
         meta |= {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
         panels, captions = task.examples(normalize(images.to(device)), meta)
-    save_examples(panels, captions, path, title)
+    save_examples(panels, captions, path, title, channels=data.display_channels)
     return len(panels)
 
 
-def _displayable(panel: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) any range -> (H, W, 3) in [0, 1], min-max scaled per panel, NaN -> white; >3 channels: first 3."""
+def _displayable(panel: torch.Tensor, channels: list[int] | None = None) -> torch.Tensor:
+    """(C, H, W) any range -> (H, W, 3) in [0, 1], min-max scaled per panel, NaN -> white; three or more channels
+    show ``channels`` as red, green, blue (default the first three), fewer the first as grey."""
     x = panel.float()
     if x.shape[0] >= 3:
-        x = x[:3]
+        picked = channels if channels is not None and len(channels) == 3 and max(channels) < x.shape[0] else [0, 1, 2]
+        x = x[picked]
     else:
         x = x[:1].expand(3, -1, -1)
     valid = ~torch.isnan(x)
@@ -54,7 +56,14 @@ def _displayable(panel: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, x, torch.ones_like(x)).permute(1, 2, 0).clamp(0, 1)
 
 
-def save_examples(panels: list[torch.Tensor], captions: list[str], path: Path, title: str, columns: int = 4) -> None:
+def save_examples(
+    panels: list[torch.Tensor],
+    captions: list[str],
+    path: Path,
+    title: str,
+    columns: int = 4,
+    channels: list[int] | None = None,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +75,7 @@ def save_examples(panels: list[torch.Tensor], captions: list[str], path: Path, t
     for ax in axes.flat:
         ax.axis("off")
     for ax, panel, caption in zip(axes.flat, panels, captions):
-        ax.imshow(_displayable(panel).numpy(), interpolation="nearest")
+        ax.imshow(_displayable(panel, channels).numpy(), interpolation="nearest")
         ax.set_title(caption, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -34,9 +34,15 @@ def save_progression(row: torch.Tensor, folder: Path, epoch: int) -> None:
     save_grid(torch.from_numpy(rows).flatten(0, 1), folder / "progression.png", columns=row.shape[0])
 
 
-def to_display(pixels: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.Tensor | None = None) -> np.ndarray:
+def to_display(
+    pixels: torch.Tensor,
+    lo: torch.Tensor | None = None,
+    hi: torch.Tensor | None = None,
+    channels: list[int] | None = None,
+) -> np.ndarray:
     """Pixels (N, C, H, W) -> (N, H, W, 3) in [0, 1]: channel range lo..hi to black..white (None: each image's
-    own min..max); three or more channels show the first three, fewer the first as grey."""
+    own min..max); three or more channels show ``channels`` as red, green, blue (default the first three), fewer
+    the first as grey."""
     x = pixels.detach().float().cpu()
     if lo is None or hi is None:
         low = x.flatten(1).min(1).values.view(-1, 1, 1, 1)
@@ -44,7 +50,8 @@ def to_display(pixels: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.T
     else:
         low, high = lo.view(1, -1, 1, 1), hi.view(1, -1, 1, 1)
     x = ((x - low) / (high - low).clamp_min(1e-8)).clamp(0, 1)
-    x = x[:, :3] if x.shape[1] >= 3 else x[:, :1].expand(-1, 3, -1, -1)
+    rgb = channels if channels is not None and len(channels) == 3 else [0, 1, 2]
+    x = x[:, rgb] if x.shape[1] >= 3 else x[:, :1].expand(-1, 3, -1, -1)
     return x.permute(0, 2, 3, 1).numpy()
 
 

@@ -33,9 +33,10 @@ def draw_map(
     for v in values:
         sel = colour == v
         label = names[v] if names is not None and v < len(names) else str(v)
-        ax.scatter(lon[sel], lat[sel], s=4, color=cmap(int(v) % cmap.N), label=label, linewidths=0)
-    if centres is not None:
-        ax.scatter(centres[1], centres[0], marker="x", s=25, c="black", linewidths=1, label="centres")
+        ax.scatter(lon[sel], lat[sel], s=4, color=cmap(int(v) % cmap.N), label=label, linewidths=0, zorder=2)
+    if centres is not None:  # under the points, and smaller when there are many, so they never hide the tiles
+        size = 25 if len(centres[0]) <= 20 else 8
+        ax.scatter(centres[1], centres[0], marker="x", s=size, c="black", linewidths=0.8, label="centres", zorder=1)
     if len(values) <= 12:
         ax.legend(title=colour_name, fontsize=7, markerscale=3, loc="best")
     ax.set_xlabel("longitude (degrees)")

@@ -12,7 +12,9 @@ from ssl_toolkit.pictures.grids import figure_png
 
 
 def loss_curves(records: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Loss (and pretext accuracy, if logged) against step, as a PNG."""
+    """Every logged loss (a GAN's two players apart) and pretext accuracy against step, as a PNG. Points are
+    marked, so a run shorter than its log interval (one record) still shows; a loss that repeats another one
+    (a GAN's ``loss`` is its discriminator's) is drawn once."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,26 +24,27 @@ def loss_curves(records: list[dict[str, Any]], path: Path, title: str) -> None:
     if not steps:
         return
     metric_names = sorted({k for r in steps for k in r if k.endswith("loss") or k.endswith("acc")})
+    series = {k: ([r["step"] for r in steps if k in r], [r[k] for r in steps if k in r]) for k in metric_names}
     losses = [k for k in metric_names if k.endswith("loss")]
+    losses = [k for k in losses if not any(o != k and o in losses and series[o] == series[k] for o in losses if o < k)]
     accs = [k for k in metric_names if k.endswith("acc")]
     fig, axes = plt.subplots(1, 2 if accs else 1, figsize=(10 if accs else 5, 3.5), squeeze=False)
+    style = dict(marker="o", markersize=3)
     for k in losses:
-        axes[0][0].plot([r["step"] for r in steps if k in r], [r[k] for r in steps if k in r], label=k)
+        axes[0][0].plot(*series[k], label=k, **style)
     axes[0][0].set_xlabel("step")
     axes[0][0].set_ylabel("loss")
     axes[0][0].legend()
     if accs:
         for k in accs:
-            axes[0][1].plot([r["step"] for r in steps if k in r], [r[k] for r in steps if k in r], label=k)
+            axes[0][1].plot(*series[k], label=k, **style)
         axes[0][1].set_xlabel("step")
         axes[0][1].set_ylabel("pretext accuracy")
         axes[0][1].set_ylim(0, 1)
         axes[0][1].legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    atomic.write_bytes(path, figure_png(fig, dpi=100, tight=False))
 
 
 def class_scatter(points: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], title: str) -> bytes:
