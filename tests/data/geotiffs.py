@@ -118,6 +118,24 @@ def scene(path: Path, width: int = 100, height: int = 70) -> np.ndarray:
     return data
 
 
+def satellite_scene(
+    path: Path, size: int = 256, seed: int = 0, origin: tuple[float, float] = (500_000, 5_300_000)
+) -> None:
+    """A 4-band uint16 scene (UTM 32N) with nodata 0 in an orbit-edge wedge (the left corner triangle): fields
+    of random blobs over a north-to-south brightness gradient, so a tile's orientation can be told."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    base = 3000 - 2000 * rows / size  # brighter to the north
+    blobs = np.zeros((size, size))
+    for _ in range(size // 8):
+        r, c, radius = rng.integers(0, size, 2).tolist() + [int(rng.integers(3, 12))]
+        blobs += 800 * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * radius**2))
+    bands = [base + blobs * (1 + 0.3 * b) + rng.normal(0, 50, (size, size)) for b in range(4)]
+    data = np.clip(np.stack(bands), 1, 60000).astype(np.uint16)
+    data[:, cols < (size // 2 - rows)] = NODATA  # the wedge outside the swath
+    write_tif(path, data, "EPSG:32632", from_origin(*origin, PIXEL, PIXEL), nodata=NODATA)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "geotiffs")
     good_chips(out / "chips")
