@@ -56,6 +56,9 @@ class StepContext(Protocol):
     steps_taken: dict[str, int]  # optimizer steps so far per group (saved in checkpoints)
     global_step: int  # training steps completed before this one (0 at the first)
     total_steps: int  # the run's planned steps (epochs x steps per epoch), for momentum and temperature schedules
+    share: float  # this rank's rows / (the global batch / ranks): 1 in one process or for even shards
+    seed: int  # the run's seed (train.seed)
+    rows: list[int]  # [this rank's first row in the global batch, the global batch's size] (size 0: unknown)
 
     @property
     def fraction_done(self) -> float:
@@ -123,12 +126,31 @@ CLASSIC_RECIPE = {
 }
 
 
+class LocalContext:
+    """What ``PretextTask.context`` gives outside a training step: one process, the run not begun."""
+
+    global_step, total_steps, fraction_done, share, seed = 0, 1, 0.0, 1.0, 0
+    rows = (0, 0)
+
+    def all_gather(self, tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return tensor, 0
+
+    def mean_over_ranks(self, value: torch.Tensor) -> float:
+        return float(value)
+
+
+LOCAL_CONTEXT = LocalContext()
+
+
 class PretextTask(nn.Module):
     """Base class of every pretext task and generative learner."""
 
     needs_coords: bool = False  # True: every training sample must have lat/lon (``meta["lat"]``, ``meta["lon"]``)
     # config values a run gets for the optimizer keys it leaves unset (see ``ssl_toolkit.recipes``)
     optimizer_recipe: dict[str, object] = CLASSIC_RECIPE
+    # True: the loss is computed over every rank's rows (gathered), the same on all ranks, so the engine does not
+    # weight it by this rank's share of the batch
+    loss_over_ranks: bool = False
 
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()
@@ -151,9 +173,20 @@ class PretextTask(nn.Module):
     def training_step(
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
     ) -> dict[str, torch.Tensor]:
+        self.attach(ctx)
         out = ctx.forward(images, meta)
         ctx.step(out["loss"], "main")
         return out
+
+    def attach(self, ctx: StepContext) -> None:
+        """Keep the step context for ``forward`` (``self.context``): a loss over every rank's rows gathers them
+        with ``self.context.all_gather``, a schedule reads ``self.context.fraction_done``."""
+        self._context = ctx
+
+    @property
+    def context(self) -> StepContext:
+        """The step context of the step in progress (outside the engine: one process at the start of a run)."""
+        return getattr(self, "_context", None) or LOCAL_CONTEXT
 
     def after_step(self, ctx: StepContext) -> None:
         """Called after every training step, its optimizer steps done, without gradients: update what no

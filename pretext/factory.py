@@ -67,9 +67,9 @@ def create_task(name: str, backbone: Backbone, params: dict[str, Any]) -> Pretex
     parts = _parts(name, params)
     if len(parts) == 1:
         n, p = parts[0]
-        return TASKS.get(n)(backbone, **p)
+        return TASKS.get(n)(backbone, **cfg.build_params(TASKS.get(n), p))
     tasks, weights = {}, {}
     for n, p in parts:
         weights[n] = p.pop(WEIGHT, 1.0)
-        tasks[n] = TASKS.get(n)(backbone, **p)
+        tasks[n] = TASKS.get(n)(backbone, **cfg.build_params(TASKS.get(n), p))
     return MultiTask(backbone, tasks, weights)

@@ -37,12 +37,20 @@ class MultiTask(PretextTask):
         self.tasks = nn.ModuleDict(tasks)
         self.weights = {name: float(weights.get(name, 1.0)) for name in tasks}
 
+    @property
+    def loss_over_ranks(self) -> bool:  # type: ignore[override]
+        return any(task.loss_over_ranks for task in self.tasks.values())
+
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         total = images.new_zeros(())
+        # with a loss over every rank's rows among them, the engine leaves the sum unweighted: the per-rank losses
+        # then carry this rank's share of the batch themselves
+        share = self.context.share if self.loss_over_ranks else 1.0
         for name, task in self.tasks.items():
             result = task(images, meta)
-            total = total + self.weights[name] * result["loss"]
+            weight = self.weights[name] * (1.0 if task.loss_over_ranks else share)
+            total = total + weight * result["loss"]
             for key, value in result.items():
                 metric = f"{name}_{key}" if key in ("loss", "acc") else f"{name}_{key.removesuffix('_loss')}_loss"
                 out[metric] = value.detach()
@@ -56,6 +64,11 @@ class MultiTask(PretextTask):
     def fit_data(self, data: DataSource) -> None:
         for task in self.tasks.values():
             task.fit_data(data)
+
+    def attach(self, ctx: StepContext) -> None:
+        super().attach(ctx)
+        for task in self.tasks.values():
+            task.attach(ctx)
 
     def after_step(self, ctx: StepContext) -> None:
         for task in self.tasks.values():

@@ -53,11 +53,12 @@ SCHEMA: dict[str, Key] = {
     "data.max_tiles": Key(int, 1_000_000, optional=True, minimum=1),  # GeoTIFF windows in all (null: no limit)
     "data.min_valid_fraction": Key(float, 0.5, minimum=0),  # GeoTIFF windows with fewer valid pixels are left out
     "data.on_bad_file": Key(str, "error", choices=("error", "skip")),
-    "optim.name": Key(str, "adadelta", choices=("adadelta", "sgd", "adam", "adamw")),
+    "optim.name": Key(str, "adadelta", choices=("adadelta", "sgd", "adam", "adamw", "lars")),
     "optim.lr": Key(float, 1.0, minimum=0),
     "optim.weight_decay": Key(float, 0.0, minimum=0),
     "optim.momentum": Key(float, 0.9, minimum=0),
     "optim.grad_clip": Key(float, None, optional=True, minimum=1e-12),
+    "optim.decay_norms_and_biases": Key(bool, True),  # false: no weight decay (nor LARS adaptation) on 1-d weights
     "schedule.name": Key(str, "step", choices=("constant", "step", "cosine")),
     "schedule.warmup_steps": Key(int, 0, minimum=0),
     "schedule.gamma": Key(float, 0.7, minimum=1e-12),
@@ -70,6 +71,7 @@ SCHEMA: dict[str, Key] = {
     "train.log_every": Key(int, 50, minimum=1),
     "train.checkpoint_every": Key(int, None, optional=True, minimum=1),
     "train.checkpoint_minutes": Key(float, 10.0, optional=True, minimum=0.01),  # and on Ctrl-C/SIGTERM
+    "train.online_probe": Key(bool, True),  # online linear head and per-epoch kNN on labelled data
     "train.sync_batchnorm": Key(bool, False),
     "train.channels_last": Key(bool, False),
     "train.compile": Key(bool, False),
@@ -202,7 +204,9 @@ def _annotation_to_key(annotation: Any, default: Any) -> Key:
 
 
 def params_schema(factory: Any, prefix: str, skip: tuple[str, ...] = ("backbone",)) -> dict[str, Key]:
-    """Config keys for a constructor's keyword parameters, typed from its annotations."""
+    """Config keys for a constructor's keyword parameters, typed from its annotations. A parameter whose type is
+    a dataclass (a group of settings, e.g. a learner's views) gives one key per field, ``<prefix><name>.<field>``,
+    with the field defaults of the parameter's default instance."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     hints = typing.get_type_hints(target)
     schema: dict[str, Key] = {}
@@ -210,8 +214,27 @@ def params_schema(factory: Any, prefix: str, skip: tuple[str, ...] = ("backbone"
         if name in ("self", *skip) or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         default = None if param.default is inspect.Parameter.empty else param.default
-        schema[f"{prefix}{name}"] = _annotation_to_key(hints.get(name, str), default)
+        hint = hints.get(name, str)
+        if dataclasses.is_dataclass(hint):
+            group = typing.get_type_hints(hint)
+            for f in dataclasses.fields(hint):
+                value = getattr(default, f.name) if default is not None else f.default
+                schema[f"{prefix}{name}.{f.name}"] = _annotation_to_key(group.get(f.name, str), value)
+            continue
+        schema[f"{prefix}{name}"] = _annotation_to_key(hint, default)
     return schema
+
+
+def build_params(factory: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Resolved parameters (nested dicts for dataclass-typed ones) -> constructor keyword arguments."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    hints = typing.get_type_hints(target)
+    out = dict(params)
+    for name, value in params.items():
+        hint = hints.get(name)
+        if hint is not None and dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            out[name] = hint(**value)
+    return out
 
 
 def apply(schema: dict[str, Key], flat: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

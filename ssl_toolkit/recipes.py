@@ -22,6 +22,7 @@ from ssl_toolkit.registry import TASKS
 
 SMALL_IMAGE = 32  # up to this side in px the example net stays small (fc1 of 1.6 M weights at 32 px)
 SEED_TASKS = ("transpose", "rotation")
+LR_PER_256 = "optim.lr_per_256"  # in an optimizer recipe: the learning rate for a batch of 256
 
 
 def image_side(flat: dict[str, Any]) -> int | None:
@@ -47,13 +48,18 @@ def is_seed_experiment(flat: dict[str, Any]) -> bool:
 def recipe(flat: dict[str, Any], given: set[str]) -> dict[str, Any]:
     """Values for the unset keys of the config ``flat`` (every given value applied; ``given`` their keys)."""
     chosen: dict[str, Any] = {}
+    first = factory.task_names(flat["task.name"])[0]
     if "backbone.name" not in given:
         side = image_side(flat)
-        chosen["backbone.name"] = "mnist_net" if side is not None and side <= SMALL_IMAGE else "resnet18"
+        wanted = getattr(TASKS.get(first), "default_backbone", None)  # a learner that needs a kind of net (MAE: a ViT)
+        chosen["backbone.name"] = wanted or ("mnist_net" if side is not None and side <= SMALL_IMAGE else "resnet18")
     if is_seed_experiment({**flat, **chosen}):
         return chosen
-    first = factory.task_names(flat["task.name"])[0]
-    chosen.update(TASKS.get(first).optimizer_recipe)
+    for key, value in TASKS.get(first).optimizer_recipe.items():
+        if key == LR_PER_256:  # a learning rate published for batches of 256, scaled linearly (Goyal et al. 2017)
+            chosen["optim.lr"] = value * flat["train.batch_size"] / 256
+        else:
+            chosen[key] = value
     return chosen
 
 

@@ -92,12 +92,14 @@ def test_the_records_take_their_defaults_from_the_schema_and_cover_it() -> None:
 def test_parameters_that_mirror_a_config_key_default_to_the_schema() -> None:
     """Functions below the CLI whose parameter is a config key's value default to the schema's value (through
     ``config.default``), never to a number of their own."""
-    from ssl_toolkit.engine.optim import build_optimizer, lr_schedule
+    from ssl_toolkit.engine.optim import build_optimizer, lr_schedule, torch_param_groups
     from ssl_toolkit.engine.step import StepContext
 
     mirrors = [
         (build_optimizer, "weight_decay", "optim.weight_decay"),
         (build_optimizer, "momentum", "optim.momentum"),
+        (build_optimizer, "decay_norms_and_biases", "optim.decay_norms_and_biases"),
+        (torch_param_groups, "decay_norms_and_biases", "optim.decay_norms_and_biases"),
         (lr_schedule, "warmup_steps", "schedule.warmup_steps"),
         (lr_schedule, "gamma", "schedule.gamma"),
         (StepContext, "precision", "train.precision"),

@@ -8,10 +8,11 @@ from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.backbones.mnist_net import MnistNet
 from ssl_toolkit.backbones.norms import apply_norm
 from ssl_toolkit.backbones.timm_backbone import TimmBackbone
+from ssl_toolkit.backbones.vit import ViT
 from ssl_toolkit.errors import UserError, did_you_mean
 from ssl_toolkit.registry import BACKBONES
 
-__all__ = ["Backbone", "MnistNet", "TimmBackbone", "create_backbone"]
+__all__ = ["Backbone", "MnistNet", "TimmBackbone", "ViT", "create_backbone"]
 
 
 def create_backbone(

@@ -102,13 +102,18 @@ class Checkpoints:
         log: Any,  # metrics.TrainLog: ``state()``/``load(state, device)`` of its windows, ``records`` written
         world: World,
         config: dict[str, Any] | None = None,
+        online: Any = None,  # engine.online.OnlineProbe: ``state()``/``load(state)`` of its head
     ) -> None:
         self.folder, self.task, self.optimizers = folder, task, optimizers
         self.steps_taken, self.log, self.world, self.config = steps_taken, log, world, config
+        self.online = online
 
     def save(self, state: TrainState, *names: str) -> int:
         """Write ``names`` (e.g. ``last.pt``, ``epoch_0001.pt``); every rank must call it. Returns the step."""
-        ranks = distributed.gather({**self.log.state(), "rng": rng_state()}, self.world)
+        mine = {**self.log.state(), "rng": rng_state()}
+        if self.online is not None and self.online.state() is not None:
+            mine["online"] = self.online.state()
+        ranks = distributed.gather(mine, self.world)
         if self.world.main:
             record = {
                 "model": self.task.state_dict(),
@@ -163,6 +168,8 @@ class Checkpoints:
                 )
             mine = ranks[self.world.rank]
             self.log.load(mine, device, saved.get("records"))
+            if self.online is not None:
+                self.online.load(mine.get("online"))
             self.steps_taken.update(saved["steps_taken"])
             set_rng_state(mine["rng"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:

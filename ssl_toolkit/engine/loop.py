@@ -27,6 +27,7 @@ from ssl_toolkit.engine.collapse import CollapseMonitor
 from ssl_toolkit.engine.distributed import World
 from ssl_toolkit.engine.interrupts import Interrupted, Interrupts
 from ssl_toolkit.engine.metrics import TrainLog
+from ssl_toolkit.engine.online import OnlineProbe
 from ssl_toolkit.engine.optim import build_optimizer, lr_schedule, set_lr
 from ssl_toolkit.engine.settings import TrainSettings
 from ssl_toolkit.engine.step import StepContext
@@ -52,12 +53,13 @@ def train(
     plan = Plan.make(len(data.train), settings, world)
     model, optimizers = prepare(task, device, settings, world)
     ctx = StepContext(model, optimizers, device, settings.precision, settings.grad_clip, world)
-    ctx.total_steps = plan.planned
+    ctx.total_steps, ctx.seed = plan.planned, settings.seed
     normalize = Normalizer.for_data(data, device)
     monitor = CollapseMonitor(data, normalize, device) if world.main else None
     lr_at = plan.lr_at(settings.lr)
     log = TrainLog(run_dir / "metrics.jsonl", monitor, task.backbone, task, world, settings.log_every, lr_at)
-    checkpoints = Checkpoints(run_dir / "checkpoints", task, optimizers, ctx.steps_taken, log, world, config)
+    online = OnlineProbe(data, device) if settings.online_probe else None
+    checkpoints = Checkpoints(run_dir / "checkpoints", task, optimizers, ctx.steps_taken, log, world, config, online)
     state = checkpoints.restore(device) if resume else TrainState()
     log.start(state.step, plan.end, show_progress)
     pin = device.type == "cuda"
@@ -74,10 +76,11 @@ def train(
                 if state.step >= plan.end:
                     break
                 set_lr(optimizers.values(), plan.lr_factors[state.step])
-                ctx.global_step, ctx.loss_scale = state.step, shares[state.batch]
+                ctx.global_step, (ctx.share, *ctx.rows) = state.step, shares[state.batch]
+                ctx.loss_scale = 1.0 if task.loss_over_ranks else ctx.share
                 images = normalize(images.to(device, non_blocking=pin)).contiguous(memory_format=memory_format)
                 meta = {k: v.to(device, non_blocking=pin) for k, v in batch_meta.items()} | pixel_stats
-                out = training_step(task, images, meta, ctx, first)
+                out = training_step(task, images, meta, ctx, first, online)
                 state.step, state.batch, first = state.step + 1, state.batch + 1, False
                 log.add(out, state.step, state.epoch)
                 stop, timed = interrupts.poll()
@@ -87,14 +90,17 @@ def train(
                     raise Interrupted(interrupts.signum, state.step)
             if state.batch >= plan.steps_per_epoch:
                 epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
-                log.end_epoch(state.step, state.epoch, partial(epoch_end, task, epoch, settings.seed))
+                log.end_epoch(state.step, state.epoch, partial(epoch_end, task, epoch, settings.seed, online))
                 state.epoch, state.batch = state.epoch + 1, 0
                 saved = checkpoints.save(state, f"epoch_{state.epoch:04d}.pt", LAST)  # last.pt last: see checkpoint
                 saved_at = interrupts.saved(saved)
     # a run stopped mid-epoch still ends with that epoch's pictures
     epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
     log.finish(
-        state.step, state.epoch, plan.end, partial(epoch_end, task, epoch, settings.seed) if state.batch else None
+        state.step,
+        state.epoch,
+        plan.end,
+        partial(epoch_end, task, epoch, settings.seed, online) if state.batch else None,
     )
     if saved_at != state.step:
         checkpoints.save(state, LAST)
@@ -131,12 +137,16 @@ class Plan:
     def lr_at(self, base_lr: float):
         return lambda step: base_lr * self.lr_factors[step]
 
-    def epoch(self, epoch: int, seed: int, world: World) -> tuple[list[torch.Tensor], list[float]]:
-        """This rank's index batches of ``epoch`` and each one's loss weight: uneven shards are weighted by their
-        share, so DDP's average over ranks is the mean over the global batch."""
+    def epoch(self, epoch: int, seed: int, world: World) -> tuple[list[torch.Tensor], list[tuple[float, int, int]]]:
+        """This rank's index batches of ``epoch`` and for each (its loss weight, its first row in the global batch,
+        the global batch's size): uneven shards are weighted by their share, so DDP's average over ranks is the
+        mean over the global batch."""
         batches = epoch_order(self.samples, self.batch_size, seed, epoch, self.min_last)
         parts = [distributed.shard(b, world) for b in batches]
-        return parts, [len(part) * world.size / len(b) for part, b in zip(parts, batches)]
+        offsets = [sum(len(p) for p in b.tensor_split(world.size)[: world.rank]) for b in batches]
+        return parts, [
+            (len(part) * world.size / len(b), offset, len(b)) for part, b, offset in zip(parts, batches, offsets)
+        ]
 
 
 def prepare(
@@ -150,7 +160,14 @@ def prepare(
     if settings.compile:
         model = torch.compile(model)
     optimizers = {
-        name: build_optimizer(settings.optimizer, params, settings.lr, settings.weight_decay, settings.momentum)
+        name: build_optimizer(
+            settings.optimizer,
+            params,
+            settings.lr,
+            settings.weight_decay,
+            settings.momentum,
+            settings.decay_norms_and_biases,
+        )
         for name, params in task.optimizer_groups().items()
     }
     set_lr(optimizers.values(), 1.0)  # records each group's initial_lr, which the schedule scales
@@ -158,11 +175,16 @@ def prepare(
 
 
 def training_step(
-    task: PretextTask, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext, first: bool
+    task: PretextTask,
+    images: torch.Tensor,
+    meta: dict[str, torch.Tensor],
+    ctx: StepContext,
+    first: bool,
+    online: OnlineProbe | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The task's step and its ``after_step`` hook; its outputs weighted by this rank's share of the batch (so
-    their mean over ranks is the batch's mean). A diverged loss is a one-line error; so is a task that cannot
-    use the data, found at the first step."""
+    """The task's step and its ``after_step`` hook, then the online probe's step on the features the task
+    reports; the outputs weighted by this rank's share of the batch (so their mean over ranks is the batch's
+    mean). A diverged loss is a one-line error; so is a task that cannot use the data, found at the first step."""
     try:
         out = task.training_step(images, meta, ctx)
     except NonFiniteLoss as e:
@@ -175,19 +197,23 @@ def training_step(
         raise
     with torch.no_grad():
         task.after_step(ctx)
+    features = out.pop("online_features", None)
+    if online is not None:
+        out.update(online.step(features, meta.get("label")))
     if ctx.loss_scale != 1.0:
         out = {k: v * ctx.loss_scale for k, v in out.items()}
     return out
 
 
-def epoch_end(task: PretextTask, ctx: EpochContext, seed: int) -> dict[str, float]:
-    """The task's end-of-epoch pictures and measurements, in eval mode, under a forked RNG seeded by (seed,
-    epoch): a resumed run draws the same pictures and its training randomness is untouched."""
+def epoch_end(task: PretextTask, ctx: EpochContext, seed: int, online: OnlineProbe | None = None) -> dict[str, float]:
+    """The task's end-of-epoch pictures and measurements and the online kNN accuracy, in eval mode, under a
+    forked RNG seeded by (seed, epoch): a resumed run draws the same pictures and its training randomness is
+    untouched."""
     devices = [ctx.device] if ctx.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed * 1_000_003 + ctx.epoch)
         task.eval()
         try:
-            return task.epoch_end(ctx)
+            return {**task.epoch_end(ctx), **(online.knn_accuracy(task.backbone) if online is not None else {})}
         finally:
             task.train()

@@ -15,13 +15,21 @@ from pretext.base import OptimizerParams, ParamGroup
 from ssl_toolkit.config import default
 
 
-def torch_param_groups(params: OptimizerParams, lr: float, weight_decay: float) -> list[dict]:
+def torch_param_groups(
+    params: OptimizerParams,
+    lr: float,
+    weight_decay: float,
+    decay_norms_and_biases: bool = default("optim.decay_norms_and_biases"),
+) -> list[dict]:
     """Torch param groups (``params``, ``lr``, ``weight_decay``) for plain parameters or ``ParamGroup``s: each
-    ParamGroup's lr is ``lr * lr_scale``; with ``decay_norms_and_biases=False`` its parameters of one dimension
-    form a second group without weight decay. Empty groups are left out."""
+    ParamGroup's lr is ``lr * lr_scale``; with ``decay_norms_and_biases=False`` (the group's, or for plain
+    parameters the run's) parameters of one dimension form a second group without weight decay. Empty groups
+    are left out."""
     groups = [p if isinstance(p, ParamGroup) else None for p in params]
     if not any(groups):
-        return [{"params": list(params), "lr": lr, "weight_decay": weight_decay}]
+        if decay_norms_and_biases:
+            return [{"params": list(params), "lr": lr, "weight_decay": weight_decay}]
+        groups = [ParamGroup(list(params), decay_norms_and_biases=False)]
     if not all(groups):
         raise ValueError("an optimizer group mixes plain parameters and ParamGroups; give only ParamGroups")
     out = []
@@ -43,10 +51,12 @@ def build_optimizer(
     lr: float,
     weight_decay: float = default("optim.weight_decay"),
     momentum: float = default("optim.momentum"),
+    decay_norms_and_biases: bool = default("optim.decay_norms_and_biases"),
 ) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``params`` (see ``torch_param_groups``). For Adam and AdamW ``momentum`` is
-    beta1 (default 0.9, Adam's own; DCGAN uses 0.5)."""
-    groups = torch_param_groups(params, lr, weight_decay)
+    beta1 (default 0.9, Adam's own; DCGAN uses 0.5). ``lars``: SGD with LARS's layer-wise trust ratio (You et al.
+    2017; timm's), adapted only where a group has weight decay, so norms and biases without decay are not."""
+    groups = torch_param_groups(params, lr, weight_decay, decay_norms_and_biases)
     if name == "adadelta":
         return torch.optim.Adadelta(groups, lr=lr)
     if name == "sgd":
@@ -55,6 +65,10 @@ def build_optimizer(
         return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+    if name == "lars":
+        from timm.optim import Lars
+
+        return Lars(groups, lr=lr, momentum=momentum)
     raise ValueError(f"unknown optimizer '{name}'")
 
 

@@ -16,6 +16,7 @@ class TrainSettings:
     weight_decay: float = setting("optim.weight_decay")
     momentum: float = setting("optim.momentum")  # SGD's momentum; Adam's and AdamW's beta1
     grad_clip: float | None = setting("optim.grad_clip")
+    decay_norms_and_biases: bool = setting("optim.decay_norms_and_biases")
     schedule: str = setting("schedule.name")
     warmup_steps: int = setting("schedule.warmup_steps")
     gamma: float = setting("schedule.gamma")
@@ -28,6 +29,7 @@ class TrainSettings:
     checkpoint_every: int | None = setting("train.checkpoint_every")
     checkpoint_minutes: float | None = setting("train.checkpoint_minutes")  # of training; also on Ctrl-C/SIGTERM
     num_workers: int = setting("data.num_workers")  # -1: sized from the machine (loader.auto_workers)
+    online_probe: bool = setting("train.online_probe")  # online linear head and per-epoch kNN (engine.online)
     sync_batchnorm: bool = setting("train.sync_batchnorm")
     channels_last: bool = setting("train.channels_last")  # weights and batches in NHWC memory order
     compile: bool = setting("train.compile")  # the step's forward through torch.compile

@@ -41,9 +41,12 @@ class StepContext:
         self._autocast = precision == "bf16"
         self._device_type = device.type
         self.steps_taken: dict[str, int] = dict.fromkeys(optimizers, 0)
-        self.loss_scale = 1.0  # this rank's share of the global batch x ranks (1 in one process)
+        self.share = 1.0  # this rank's share of the global batch x ranks (1 in one process)
+        self.loss_scale = 1.0  # what ``step`` weights losses by: the share, or 1 for a loss over every rank's rows
         self.global_step = 0
         self.total_steps = 1
+        self.seed = 0
+        self.rows = [0, 0]  # this rank's first row in the global batch, the global batch's size (0: this batch's)
 
     @property
     def fraction_done(self) -> float:

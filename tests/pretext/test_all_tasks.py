@@ -14,7 +14,7 @@ from tests.tiny import geotagged_mnist_like
 @pytest.mark.parametrize("name", TASKS.names())
 def test_task_training_step_is_finite_and_moves_the_backbone(name: str) -> None:
     torch.manual_seed(0)
-    backbone = create_backbone("mnist_net", in_chans=1, img_size=28)
+    backbone = create_backbone(getattr(TASKS.get(name), "default_backbone", None) or "mnist_net", 1, None, 28)
     task = TASKS.get(name)(backbone)
     data = geotagged_mnist_like()
     task.fit_data(data)

@@ -1,0 +1,341 @@
+"""Batched augmentation on the training device, with fresh random parameters for every image of the batch.
+
+torchvision's v2 transforms applied to a batch tensor draw one set of parameters for the whole batch; the
+joint-embedding methods need a different crop, flip and colour change for each image (and for each of its
+views). Every transform here takes its per-image parameters as tensors, so it is tested against the same
+transform applied to one image alone; ``Augment`` draws them from the torch RNG (the run's seeded generators,
+saved in checkpoints, so a resumed run draws the same views).
+
+Transforms work on pixels (stored value / pixel_scale: [0, 1] for 8-bit images) and ``Augment`` converts from and
+back to the normalised images tasks receive.
+
+- ``random_resized_crop``: one batched bilinear resample (an affine grid per image) of the boxes
+  ``crop_boxes`` draws (torchvision's algorithm: area share in ``scale``, aspect ratio log-uniform in ``ratio``,
+  ten tries, then the largest centred box).
+- flips, 90-degree rotations (overhead imagery has no "up").
+- RGB: colour jitter (brightness, contrast, saturation, hue as a rotation in YIQ space), random grayscale
+  (ITU-R 601 luma). Other band counts (multispectral): no hue or saturation, which are undefined there, but
+  brightness and contrast per band and a grayscale of the band mean (torchgeo's SSL trainers do the same).
+- Gaussian blur with a per-image sigma (a separable kernel of about a tenth of the image side), solarization
+  (RGB in [0, 1] only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+
+from pretext.rotation import rotate90
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+# ------------------------------------------------------------------------------------------ the transforms
+
+
+def crop_boxes(
+    n: int,
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    device: torch.device | None = None,
+    tries: int = 10,
+    draws: Draws | None = None,
+) -> torch.Tensor:
+    """(n, 4) boxes (left, top, box width, box height) in pixels, as torchvision's RandomResizedCrop draws them."""
+    draws = draws or Draws(n, device or torch.device("cpu"))
+    area = height * width
+    target = area * draws.uniform(scale[0], scale[1], tries)
+    log_ratio = draws.uniform(math.log(ratio[0]), math.log(ratio[1]), tries)
+    aspect = torch.exp(log_ratio)
+    w = torch.sqrt(target * aspect).round()
+    h = torch.sqrt(target / aspect).round()
+    ok = (w > 0) & (h > 0) & (w <= width) & (h <= height)
+    first = torch.where(ok.any(1), ok.float().argmax(1), torch.zeros_like(ok[:, 0], dtype=torch.long))
+    w, h = w.gather(1, first[:, None])[:, 0], h.gather(1, first[:, None])[:, 0]
+    # no try fits: the whole image, cut to the nearest allowed aspect ratio, centred
+    fallback = ~ok.any(1)
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        fw, fh = width, round(width / ratio[0])
+    elif in_ratio > ratio[1]:
+        fw, fh = round(height * ratio[1]), height
+    else:
+        fw, fh = width, height
+    w = torch.where(fallback, torch.full_like(w, float(fw)), w)
+    h = torch.where(fallback, torch.full_like(h, float(fh)), h)
+    left = torch.floor(draws.rand() * (width - w + 1))
+    top = torch.floor(draws.rand() * (height - h + 1))
+    left = torch.where(fallback, ((width - w) / 2).floor(), left)
+    top = torch.where(fallback, ((height - h) / 2).floor(), top)
+    return torch.stack([left, top, w, h], dim=1)
+
+
+def resized_crop(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Each image's box (left, top, width, height in pixels) resampled to ``size`` x ``size`` (bilinear)."""
+    n, _, height, width = images.shape
+    left, top, w, h = boxes.to(images.dtype).unbind(1)
+    # the affine grid maps output coordinates in [-1, 1] to input ones: scale by the box's share, shift to its centre
+    theta = torch.zeros(n, 2, 3, dtype=images.dtype, device=images.device)
+    theta[:, 0, 0] = w / width
+    theta[:, 1, 1] = h / height
+    theta[:, 0, 2] = (2 * left + w) / width - 1
+    theta[:, 1, 2] = (2 * top + h) / height - 1
+    grid = F.affine_grid(theta, [n, images.shape[1], size, size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def flip(images: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Images (B, C, H, W) flipped along ``dim`` (-1: left-right, -2: up-down) where ``mask`` (B,) is True."""
+    return torch.where(mask.view(-1, 1, 1, 1), images.flip(dim), images)
+
+
+def rotate_each(images: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Square images rotated by ``k`` (B,) x 90 degrees counter-clockwise, each by its own k."""
+    out = images
+    for turn in (1, 2, 3):
+        out = torch.where((k == turn).view(-1, 1, 1, 1), rotate90(images, turn), out)
+    return out
+
+
+def luma(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) grayscale of RGB pixels (ITU-R 601)."""
+    w = torch.tensor(LUMA, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1)
+    return (pixels * w).sum(1, keepdim=True)
+
+
+def adjust_rgb(
+    pixels: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor, hue: torch.Tensor
+) -> torch.Tensor:
+    """RGB pixels in [0, 1] with per-image factors (B,): brightness and contrast (torchvision's: a factor, then a
+    blend with the mean gray), saturation (a blend with the grayscale), hue (a shift in turns, as a rotation of
+    the chroma plane of YIQ), clamped to [0, 1] after each step."""
+    view = (-1, 1, 1, 1)
+    x = (pixels * brightness.view(view)).clamp(0, 1)
+    mean = luma(x).mean(dim=(2, 3), keepdim=True)
+    x = (contrast.view(view) * x + (1 - contrast.view(view)) * mean).clamp(0, 1)
+    x = (saturation.view(view) * x + (1 - saturation.view(view)) * luma(x)).clamp(0, 1)
+    return rotate_hue(x, hue).clamp(0, 1)
+
+
+YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+def rotate_hue(pixels: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Hue shifted by ``turns`` (B,) of a full turn: RGB -> YIQ, rotate (I, Q) by 2 pi turns, back to RGB."""
+    to_yiq = torch.tensor(YIQ, dtype=pixels.dtype, device=pixels.device)
+    to_rgb = torch.linalg.inv(to_yiq)
+    angle = 2 * math.pi * turns.to(pixels.dtype)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.zeros(len(turns), 3, 3, dtype=pixels.dtype, device=pixels.device)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    matrix = to_rgb @ rot @ to_yiq  # (B, 3, 3)
+    return torch.einsum("bij,bjhw->bihw", matrix, pixels)
+
+
+def adjust_bands(pixels: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
+    """Any band count: per image and band factors (B, C): brightness scales each band, contrast blends it with
+    the band's mean over the image. Values are only kept >= 0 (a raster's pixel range is not [0, 1])."""
+    view = (*brightness.shape, 1, 1)
+    x = pixels * brightness.view(view)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    return (contrast.view(view) * x + (1 - contrast.view(view)) * mean).clamp_min(0)
+
+
+def grayscale(pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Where ``mask`` (B,) is True, every channel becomes the gray: RGB's luma, other band counts' band mean."""
+    gray = luma(pixels) if pixels.shape[1] == 3 else pixels.mean(1, keepdim=True)
+    return torch.where(mask.view(-1, 1, 1, 1), gray.expand_as(pixels), pixels)
+
+
+def gaussian_blur(pixels: torch.Tensor, sigma: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Each image blurred with its own ``sigma`` (B,; 0: unchanged) by a separable ``kernel``-tap Gaussian
+    (reflected edges)."""
+    b, c, h, w = pixels.shape
+    radius = kernel // 2
+    taps = torch.arange(-radius, radius + 1, dtype=pixels.dtype, device=pixels.device)
+    weights = torch.exp(-(taps[None] ** 2) / (2 * sigma.clamp_min(1e-6)[:, None].to(pixels.dtype) ** 2))
+    weights = weights / weights.sum(1, keepdim=True)
+    identity = (taps == 0).to(pixels.dtype).expand(b, -1)
+    weights = torch.where((sigma > 0)[:, None], weights, identity)
+    per_channel = weights.repeat_interleave(c, dim=0)  # (B*C, K)
+    x = F.pad(pixels.reshape(1, b * c, h, w), (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, per_channel.view(b * c, 1, 1, kernel), groups=b * c)
+    x = F.conv2d(x, per_channel.view(b * c, 1, kernel, 1), groups=b * c)
+    return x.view(b, c, h, w)
+
+
+def solarize(pixels: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Where ``mask`` (B,) is True, pixels at or above ``threshold`` become 1 - pixel."""
+    solarized = torch.where(pixels >= threshold, 1 - pixels, pixels)
+    return torch.where(mask.view(-1, 1, 1, 1), solarized, pixels)
+
+
+# ------------------------------------------------------------------------------------------ drawing views
+
+
+class Draws:
+    """Random parameters for rows [offset, offset + n) of a batch of ``total`` rows: drawn for the whole batch
+    from ``generator`` (None: the global torch RNG) and cut, so that every rank of a distributed run draws its
+    rows' parameters exactly as one process with the whole batch would."""
+
+    def __init__(
+        self, n: int, device: torch.device, generator: torch.Generator | None = None, offset: int = 0, total: int = 0
+    ) -> None:
+        self.n, self.device, self.generator = n, device, generator
+        self.offset, self.total = offset, max(total, offset + n)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        full = torch.rand(self.total, *shape, generator=self.generator, device=self.device)
+        return full[self.offset : self.offset + self.n]
+
+    def uniform(self, low: float, high: float, *shape: int) -> torch.Tensor:
+        return low + (high - low) * self.rand(*shape)
+
+    def randint(self, high: int) -> torch.Tensor:
+        full = torch.randint(0, high, (self.total,), generator=self.generator, device=self.device)
+        return full[self.offset : self.offset + self.n]
+
+
+@dataclass(frozen=True)
+class Views:
+    """A learner's view settings (the ``task.views.*`` keys): crop scale, flips and turns, colour, blur. The crop
+    size is the data's image size; ``blur`` None means keyed on it: 0.5 above 64 px, none up to 64 px (the
+    CIFAR recipes leave blur out at 32 px). Defaults are SimCLR's (Chen et al. 2020)."""
+
+    scale_min: float = 0.08
+    hflip: float = 0.5
+    vflip: float = 0.0
+    rot90: float = 0.0
+    jitter: float = 0.8
+    brightness: float = 0.8
+    contrast: float = 0.8
+    saturation: float = 0.8
+    hue: float = 0.2
+    grayscale: float = 0.2
+    blur: float | None = None
+    solarize: float = 0.0
+
+    def spec(self, size: int, **changes: object) -> ViewSpec:
+        """The ViewSpec of one view of ``size`` px (``changes`` override fields, e.g. an asymmetric second view)."""
+        blur = self.blur if self.blur is not None else (0.5 if size > 64 else 0.0)
+        spec = ViewSpec(
+            size=size,
+            scale=(self.scale_min, 1.0),
+            hflip=self.hflip,
+            vflip=self.vflip,
+            rot90=self.rot90,
+            jitter=self.jitter,
+            brightness=self.brightness,
+            contrast=self.contrast,
+            saturation=self.saturation,
+            hue=min(self.hue, 0.5),
+            grayscale=self.grayscale,
+            blur=blur,
+            solarize=self.solarize,
+        )
+        return replace(spec, **changes)
+
+    def check(self) -> None:
+        shares = {k: getattr(self, k) for k in ("hflip", "vflip", "rot90", "jitter", "grayscale", "solarize")}
+        bad = [k for k, v in shares.items() if not 0 <= v <= 1] + ([] if 0 < self.scale_min <= 1 else ["scale_min"])
+        if self.blur is not None and not 0 <= self.blur <= 1:
+            bad.append("blur")
+        if bad:
+            raise ValueError(
+                f"views.{bad[0]} must be a share in [0, 1] (scale_min in (0, 1]), got {getattr(self, bad[0])}"
+            )
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """How one kind of view is drawn; probabilities per image. The defaults are SimCLR's (Chen et al. 2020)."""
+
+    size: int
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: float = 0.5
+    vflip: float = 0.0
+    rot90: float = 0.0  # share of images turned by a random multiple of 90 degrees
+    jitter: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.2
+    hue: float = 0.1
+    grayscale: float = 0.2
+    blur: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    solarize: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def draw_view(pixels: torch.Tensor, spec: ViewSpec, rgb: bool, draws: Draws | None = None) -> torch.Tensor:
+    """One view of every image of the batch of ``pixels`` (B, C, H, W), each with its own random parameters
+    (from ``draws``; default the global RNG)."""
+    n, c, h, w = pixels.shape
+    d = draws or Draws(n, pixels.device)
+    x = resized_crop(pixels, crop_boxes(n, h, w, spec.scale, spec.ratio, pixels.device, draws=d), spec.size)
+    x = flip(x, d.rand() < spec.hflip, -1)
+    x = flip(x, d.rand() < spec.vflip, -2)
+    if spec.rot90 > 0:
+        turns = d.randint(4) * (d.rand() < spec.rot90)
+        x = rotate_each(x, turns)
+    apply = d.rand() < spec.jitter
+    if rgb:
+        b = d.uniform(1 - spec.brightness, 1 + spec.brightness)
+        ct = d.uniform(1 - spec.contrast, 1 + spec.contrast)
+        s = d.uniform(1 - spec.saturation, 1 + spec.saturation)
+        hue = d.uniform(-spec.hue, spec.hue)
+        x = torch.where(apply.view(-1, 1, 1, 1), adjust_rgb(x, b, ct, s, hue), x)
+    else:
+        b = d.uniform(1 - spec.brightness, 1 + spec.brightness, c)
+        ct = d.uniform(1 - spec.contrast, 1 + spec.contrast, c)
+        x = torch.where(apply.view(-1, 1, 1, 1), adjust_bands(x, b, ct), x)
+    x = grayscale(x, d.rand() < spec.grayscale)
+    if spec.blur > 0:
+        sigma = d.uniform(*spec.blur_sigma) * (d.rand() < spec.blur)
+        x = gaussian_blur(x, sigma, blur_kernel(spec.size))
+    if spec.solarize > 0 and rgb:
+        x = solarize(x, d.rand() < spec.solarize)
+    return x
+
+
+def blur_kernel(size: int) -> int:
+    """An odd kernel of about a tenth of the image side (SimCLR's), at least 3 taps."""
+    k = max(3, int(round(size / 10)))
+    return k if k % 2 else k + 1
+
+
+class Augment:
+    """Views of a batch of normalised images: pixels = images x std + mean, each view drawn by ``draw_view``, then
+    normalised again. ``rgb``: 3-band RGB colour transforms, else the band-aware ones."""
+
+    def __init__(self, rgb: bool) -> None:
+        self.rgb = rgb
+
+    def __call__(
+        self,
+        images: torch.Tensor,
+        meta: dict[str, torch.Tensor],
+        specs: list[ViewSpec],
+        seed: int | None = None,
+        rows: tuple[int, int] = (0, 0),
+    ) -> list[torch.Tensor]:
+        """The views of ``specs``; ``seed``: their parameters from a generator of that seed (else the global RNG),
+        drawn for rows [rows[0], rows[0] + B) of a global batch of rows[1] (0: this batch)."""
+        mean, std = meta["pixel_mean"].to(images), meta["pixel_std"].to(images)
+        pixels = images.float() * std + mean
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=images.device)
+            generator.manual_seed(seed)
+        views = []
+        for spec in specs:
+            draws = Draws(len(images), images.device, generator, rows[0], rows[1])
+            views.append(((draw_view(pixels, spec, self.rgb, draws) - mean) / std).to(images.dtype))
+        return views
