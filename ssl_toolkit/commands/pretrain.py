@@ -151,9 +151,12 @@ def pretrain(config: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, A
                 check_resumable(run, config)
             device = distributed.start(world, resolve_device(config["train"]["device"]))
             try:
-                return _pretrain(config, run, resume, world, device)
-            finally:
-                distributed.stop()
+                summary = _pretrain(config, run, resume, world, device)
+            except BaseException:
+                distributed.stop(error=True)
+                raise
+            distributed.stop()
+            return summary
         except UserError:
             if world.main and created is not None and not run.has_checkpoint():
                 shutil.rmtree(created, ignore_errors=True)

@@ -85,8 +85,12 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
-def stop() -> None:
+def stop(error: bool = False) -> None:
+    """Leave the process group. Every rank waits for the others first (a rank that tears its group down while a
+    peer still talks to it aborts the process); not after an error, when the others may never arrive."""
     if dist.is_available() and dist.is_initialized():
+        if not error:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -143,21 +147,39 @@ def all_finite(loss: torch.Tensor, world: World) -> bool:
     return bool(flag.item())
 
 
+class _GatherRows(torch.autograd.Function):
+    """All-gather of equally sized tensors whose backward sums every rank's gradient of the gathered tensor
+    (an all-reduce) and keeps this rank's part: the gradient of the sum of all ranks' losses."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, rank: int, size: int) -> torch.Tensor:  # type: ignore[override]
+        parts = [torch.empty_like(tensor) for _ in range(size)]
+        dist.all_gather(parts, tensor.contiguous())
+        ctx.rank, ctx.rows = rank, tensor.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows], None, None
+
+
 def all_gather_rows(tensor: torch.Tensor, world: World) -> tuple[torch.Tensor, int]:
     """(every rank's ``tensor`` stacked along dim 0 in rank order, the first row of this rank's part), with
     gradients flowing back to each rank's own rows. Ranks may hold different row counts (uneven shards): each
     part is padded to the largest for the collective and cut back after it."""
     if not world.distributed:
         return tensor, 0
-    from torch.distributed.nn.functional import all_gather as differentiable_all_gather
-
     count = torch.tensor([tensor.shape[0]], device=tensor.device)
     counts = [torch.zeros_like(count) for _ in range(world.size)]
     dist.all_gather(counts, count)
     sizes = [int(c) for c in counts]
-    padded = torch.cat([tensor, tensor.new_zeros(max(sizes) - tensor.shape[0], *tensor.shape[1:])])
-    parts = differentiable_all_gather(padded)
-    return torch.cat([part[:n] for part, n in zip(parts, sizes)]), sum(sizes[: world.rank])
+    largest = max(sizes)
+    padded = torch.cat([tensor, tensor.new_zeros(largest - tensor.shape[0], *tensor.shape[1:])])
+    gathered = _GatherRows.apply(padded, world.rank, world.size)
+    parts = [gathered[r * largest : r * largest + n] for r, n in enumerate(sizes)]
+    return torch.cat(parts), sum(sizes[: world.rank])
 
 
 def gather(obj: Any, world: World) -> list[Any]:

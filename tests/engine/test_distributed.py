@@ -197,3 +197,23 @@ def test_all_gather_rows_in_one_process_is_the_tensor_itself() -> None:
     x = torch.randn(4, 3)
     gathered, offset = all_gather_rows(x, World())
     assert gathered is x and offset == 0
+
+
+@pytest.mark.parametrize("task", ["simclr", "barlow_twins", "moco"])
+def test_a_loss_over_every_rank_s_rows_trains_two_processes_like_one(
+    ssl, tmp_path: Path, images: Path, task: str
+) -> None:
+    """Contrastive negatives and Barlow statistics gathered across ranks with gradients (``ctx.all_gather``),
+    views drawn per global-batch row, MoCo's queue filled from every rank: 2 gloo processes with a global batch of
+    15 (shards of 8 and 7) end with the weights of one process with that batch. Batch norm would see a rank's
+    shard only, so the backbone uses layer norm and the projector none."""
+    args = ["--task", task, "--backbone", "resnet18", "backbone.norm=layer", "--data", images, "--max-steps", 3]
+    lr = 0.005 if task == "barlow_twins" else 0.05  # Barlow's D^2 terms swing at 0.05 and rounding would grow
+    args += ["train.batch_size=15", "optim.name=sgd", f"optim.lr={lr}", "task.projector_bn=false"]
+    args += ["train.online_probe=false"]
+    args += ["task.proj_hidden=64", "task.proj_dim=32"] + (["task.queue_size=64"] if task == "moco" else [])
+    torchrun("pretrain", *args, "--out", tmp_path / "two")
+    assert ssl("pretrain", *args, "--out", tmp_path / "one", "train.device=cpu")[0] == 0
+    two, one = (flat(tmp_path / r / "backbone.safetensors") for r in ("two", "one"))
+    assert (two - one).abs().max() < 1e-4
+    assert losses(tmp_path / "two") == pytest.approx(losses(tmp_path / "one"), rel=1e-4)
