@@ -75,17 +75,26 @@ def crop_boxes(
     return torch.stack([left, top, w, h], dim=1)
 
 
-def resized_crop(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Each image's box (left, top, width, height in pixels) resampled to ``size`` x ``size`` (bilinear)."""
+def resized_crop(
+    images: torch.Tensor,
+    boxes: torch.Tensor,
+    size: int,
+    hflip: torch.Tensor | None = None,
+    vflip: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Each image's box (left, top, width, height in pixels) resampled to ``size`` x ``size`` (bilinear), flipped
+    left-right / up-down where ``hflip`` / ``vflip`` (B,) are True (folded into the resampling: no extra pass)."""
     n, _, height, width = images.shape
     left, top, w, h = boxes.to(images.dtype).unbind(1)
-    # the affine grid maps output coordinates in [-1, 1] to input ones: scale by the box's share, shift to its centre
-    theta = torch.zeros(n, 2, 3, dtype=images.dtype, device=images.device)
-    theta[:, 0, 0] = w / width
-    theta[:, 1, 1] = h / height
-    theta[:, 0, 2] = (2 * left + w) / width - 1
-    theta[:, 1, 2] = (2 * top + h) / height - 1
-    grid = F.affine_grid(theta, [n, images.shape[1], size, size], align_corners=False)
+    # output pixel centres in [-1, 1] mapped to input coordinates: scaled by the box's share (negated for a flip)
+    # and shifted to its centre; no rotation, so the grid is separable and built without a matrix product
+    sx = w / width * (1 - 2 * hflip.to(images.dtype) if hflip is not None else 1)
+    sy = h / height * (1 - 2 * vflip.to(images.dtype) if vflip is not None else 1)
+    cx, cy = (2 * left + w) / width - 1, (2 * top + h) / height - 1
+    base = (torch.arange(size, dtype=images.dtype, device=images.device) * 2 + 1) / size - 1
+    gx = (sx[:, None] * base + cx[:, None])[:, None, :].expand(n, size, size)
+    gy = (sy[:, None] * base + cy[:, None])[:, :, None].expand(n, size, size)
+    grid = torch.stack([gx, gy], dim=-1)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -109,33 +118,48 @@ def luma(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_rgb(
-    pixels: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor, hue: torch.Tensor
+    pixels: torch.Tensor,
+    brightness: torch.Tensor,
+    contrast: torch.Tensor,
+    saturation: torch.Tensor,
+    hue: torch.Tensor,
+    gray: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """RGB pixels in [0, 1] with per-image factors (B,): brightness and contrast (torchvision's: a factor, then a
-    blend with the mean gray), saturation (a blend with the grayscale), hue (a shift in turns, as a rotation of
-    the chroma plane of YIQ), clamped to [0, 1] after each step."""
-    view = (-1, 1, 1, 1)
-    x = (pixels * brightness.view(view)).clamp(0, 1)
-    mean = luma(x).mean(dim=(2, 3), keepdim=True)
-    x = (contrast.view(view) * x + (1 - contrast.view(view)) * mean).clamp(0, 1)
-    x = (saturation.view(view) * x + (1 - saturation.view(view)) * luma(x)).clamp(0, 1)
-    return rotate_hue(x, hue).clamp(0, 1)
+    """RGB pixels in [0, 1] with per-image factors (B,): brightness (a factor), contrast (a blend with the mean
+    gray), saturation (a blend with the grayscale), hue (a shift in turns: a rotation of YIQ's chroma plane), in
+    that order. All four are linear, so they are applied as one colour matrix and offset per image and clamped
+    to [0, 1] once (torchvision clamps after each; the two differ only where an intermediate value leaves
+    [0, 1]). ``gray`` (B,): those images then become grayscale (luma), folded into the same matrix."""
+    b, c, s = (v.to(pixels.dtype).view(-1, 1, 1) for v in (brightness, contrast, saturation))
+    eye = torch.eye(3, dtype=pixels.dtype, device=pixels.device)
+    weights = torch.tensor(LUMA, dtype=pixels.dtype, device=pixels.device).expand(3, 3)  # each row: luma weights
+    matrix = hue_matrix(hue.to(pixels.dtype)) @ (s * eye + (1 - s) * weights)  # (B, 3, 3)
+    if gray is not None:
+        matrix = torch.where(gray.view(-1, 1, 1), weights @ matrix, matrix)
+    mean = luma(pixels).mean(dim=(2, 3)).view(-1, 1, 1)  # (B, 1, 1): the mean gray before any change
+    offset = matrix @ ((1 - c) * b * mean).expand(-1, 3, 1)  # (B, 3, 1)
+    out = torch.baddbmm(offset, c * b * matrix, pixels.flatten(2))
+    return out.view_as(pixels).clamp_(0, 1)
 
 
 YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
-def rotate_hue(pixels: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
-    """Hue shifted by ``turns`` (B,) of a full turn: RGB -> YIQ, rotate (I, Q) by 2 pi turns, back to RGB."""
-    to_yiq = torch.tensor(YIQ, dtype=pixels.dtype, device=pixels.device)
+def hue_matrix(turns: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) RGB matrices shifting hue by ``turns`` of a full turn: to YIQ, rotate (I, Q), back."""
+    to_yiq = torch.tensor(YIQ, dtype=turns.dtype, device=turns.device)
     to_rgb = torch.linalg.inv(to_yiq)
-    angle = 2 * math.pi * turns.to(pixels.dtype)
+    angle = 2 * math.pi * turns
     cos, sin = torch.cos(angle), torch.sin(angle)
-    rot = torch.zeros(len(turns), 3, 3, dtype=pixels.dtype, device=pixels.device)
+    rot = torch.zeros(len(turns), 3, 3, dtype=turns.dtype, device=turns.device)
     rot[:, 0, 0] = 1
     rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-    matrix = to_rgb @ rot @ to_yiq  # (B, 3, 3)
-    return torch.einsum("bij,bjhw->bihw", matrix, pixels)
+    return to_rgb @ rot @ to_yiq
+
+
+def rotate_hue(pixels: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    """Hue shifted by ``turns`` (B,) of a full turn (no clamp)."""
+    return torch.bmm(hue_matrix(turns.to(pixels.dtype)), pixels.flatten(2)).view_as(pixels)
 
 
 def adjust_bands(pixels: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
@@ -279,24 +303,27 @@ def draw_view(pixels: torch.Tensor, spec: ViewSpec, rgb: bool, draws: Draws | No
     (from ``draws``; default the global RNG)."""
     n, c, h, w = pixels.shape
     d = draws or Draws(n, pixels.device)
-    x = resized_crop(pixels, crop_boxes(n, h, w, spec.scale, spec.ratio, pixels.device, draws=d), spec.size)
-    x = flip(x, d.rand() < spec.hflip, -1)
-    x = flip(x, d.rand() < spec.vflip, -2)
+    boxes = crop_boxes(n, h, w, spec.scale, spec.ratio, pixels.device, draws=d)
+    x = resized_crop(pixels, boxes, spec.size, d.rand() < spec.hflip, d.rand() < spec.vflip)
     if spec.rot90 > 0:
         turns = d.randint(4) * (d.rand() < spec.rot90)
         x = rotate_each(x, turns)
     apply = d.rand() < spec.jitter
-    if rgb:
-        b = d.uniform(1 - spec.brightness, 1 + spec.brightness)
-        ct = d.uniform(1 - spec.contrast, 1 + spec.contrast)
-        s = d.uniform(1 - spec.saturation, 1 + spec.saturation)
-        hue = d.uniform(-spec.hue, spec.hue)
-        x = torch.where(apply.view(-1, 1, 1, 1), adjust_rgb(x, b, ct, s, hue), x)
+
+    def neutral(v: torch.Tensor, same: float) -> torch.Tensor:
+        return torch.where(apply.view(-1, *[1] * (v.dim() - 1)), v, torch.full_like(v, same))
+
+    if rgb:  # images left unjittered get neutral factors: the one colour matrix is then the identity
+        b = neutral(d.uniform(1 - spec.brightness, 1 + spec.brightness), 1.0)
+        ct = neutral(d.uniform(1 - spec.contrast, 1 + spec.contrast), 1.0)
+        s = neutral(d.uniform(1 - spec.saturation, 1 + spec.saturation), 1.0)
+        hue = neutral(d.uniform(-spec.hue, spec.hue), 0.0)
+        x = adjust_rgb(x, b, ct, s, hue, d.rand() < spec.grayscale)  # colour and grayscale: one matrix per image
     else:
         b = d.uniform(1 - spec.brightness, 1 + spec.brightness, c)
         ct = d.uniform(1 - spec.contrast, 1 + spec.contrast, c)
         x = torch.where(apply.view(-1, 1, 1, 1), adjust_bands(x, b, ct), x)
-    x = grayscale(x, d.rand() < spec.grayscale)
+        x = grayscale(x, d.rand() < spec.grayscale)
     if spec.blur > 0:
         sigma = d.uniform(*spec.blur_sigma) * (d.rand() < spec.blur)
         x = gaussian_blur(x, sigma, blur_kernel(spec.size))

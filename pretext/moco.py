@@ -100,28 +100,31 @@ class MoCo(JointEmbedding):
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         v1, v2 = self.make_views(images, meta)
         n = len(images)
-        features = self.backbone(torch.cat([v1, v2]))
-        q = self.projector(features)
-        with torch.no_grad():
-            k = self.key_projector(self.key_backbone(torch.cat([v2, v1])))
-        out: dict[str, torch.Tensor] = {"online_features": features[:n].detach()}
         if self.version == "v3":  # symmetric: each view's query against the other view's key, in-batch negatives
+            features = self.backbone(torch.cat([v1, v2]))
+            q = self.projector(features)
+            with torch.no_grad():
+                k = self.key_projector(self.key_backbone(torch.cat([v2, v1])))
             p = self.predictor(q)
             loss = sum(
                 info_nce(self.gather(pi), self.gather(ki), self.temperature)
                 for pi, ki in zip(p.chunk(2), k.chunk(2), strict=True)
             )
-            loss = loss * self.temperature * 2  # MoCo v3's scaling of the symmetric loss by 2 tau
-        else:
-            q1, k1 = q[:n], k[:n]
+            loss = loss * self.temperature * 2  # MoCo v3 scales each direction's loss by 2 tau
+        else:  # v2: the first view's query against the second view's key and the queue
+            features = self.backbone(v1)
+            q = self.projector(features)
+            with torch.no_grad():
+                k = self.key_projector(self.key_backbone(v2))
             negatives = self.queue[: int(self.queue_filled)] if int(self.queue_filled) else None
-            loss = info_nce(self.gather(q1), self.gather(k1), self.temperature, negatives)
-            self._keys = k1.detach()
+            loss = info_nce(self.gather(q), self.gather(k), self.temperature, negatives)
+            self._keys = k.detach()
+        out: dict[str, torch.Tensor] = {"online_features": features[:n].detach()}
         if self.geo_head is not None:
             target = assign(meta["lat"].float(), meta["lon"].float(), self.centres)
-            geo = F.cross_entropy(self.geo_head(q[:n]).float(), target)
-            out["geo_loss"] = geo.detach()
-            out["geo_acc"] = (self.geo_head(q[:n]).argmax(1) == target).float().mean().detach()
+            logits = self.geo_head(q[:n]).float()
+            geo = F.cross_entropy(logits, target)
+            out.update(geo_loss=geo.detach(), geo_acc=(logits.argmax(1) == target).float().mean().detach())
             out["info_nce"] = loss.detach()
             loss = loss + geo
         return {"loss": loss, **out}

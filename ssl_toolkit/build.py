@@ -56,15 +56,20 @@ def build_backbone(backbone_cfg: dict[str, Any], data: DataSource) -> Backbone:
     try:
         norm = backbone_cfg.get("norm") or "batch"  # runs made before the key existed used batch norm
         return create_backbone(
-            backbone_cfg["name"], in_chans, backbone_cfg["img_size"], data.img_size, "batch" if norm == "auto" else norm
+            backbone_cfg["name"],
+            in_chans,
+            backbone_cfg["img_size"],
+            data.img_size,
+            "batch" if norm == "auto" else norm,
+            backbone_cfg.get("stem") or "default",  # runs made before the key existed used timm's stem
         )
     except (ValueError, TypeError) as e:
         raise UserError(f"backbone '{backbone_cfg['name']}': {e}") from None
 
 
-def random_backbone(name: str, data: DataSource) -> Backbone:
-    """A randomly initialised backbone ``name`` for ``data`` (the baseline of probes)."""
-    return build_backbone({"name": name, "in_chans": None, "img_size": None}, data)
+def random_backbone(name: str, data: DataSource, stem: str = "default") -> Backbone:
+    """A randomly initialised backbone ``name`` (with ``stem``) for ``data``: the baseline of probes."""
+    return build_backbone({"name": name, "in_chans": None, "img_size": None, "stem": stem}, data)
 
 
 def build_task(config: dict[str, Any], data: DataSource) -> PretextTask:
@@ -96,6 +101,7 @@ def resolve_probe_config(
     measures on the run's dataset; on another dataset (``--data``) they start from the defaults, since keys made
     for one dataset (its tiles, its bands) would not fit another."""
     schema = {k: cfg.SCHEMA[k] for k in PROBE_DATA_KEYS}
+    schema["backbone.stem"] = cfg.SCHEMA["backbone.stem"]  # of a random-init backbone (a run's comes from its config)
     schema.update(cfg.params_schema(PROBES.get(protocol), "probe.", skip=()))
     schema["probe.label_fraction"] = LABEL_FRACTION
     flat = {k: spec.default for k, spec in schema.items()}

@@ -39,6 +39,7 @@ SCHEMA: dict[str, Key] = {
     "backbone.in_chans": Key(int, None, optional=True),
     "backbone.img_size": Key(int, None, optional=True),
     "backbone.norm": Key(str, "auto", choices=("auto", "batch", "layer")),
+    "backbone.stem": Key(str, "default", choices=("default", "medium", "small")),  # ResNets: see timm_backbone
     "data.name": Key(str, "mnist"),
     "data.subset": Key(int, None, optional=True, minimum=1),
     "data.num_workers": Key(int, -1, minimum=-1),  # -1: sized from the machine (loader.auto_workers)

@@ -21,19 +21,23 @@ def create_backbone(
     img_size: int | None = None,
     data_img_size: int | None = None,
     norm: str = "batch",
+    stem: str = "default",
 ) -> Backbone:
     """Create a backbone by name.
 
     ``img_size`` (set by the user) goes to any model; ``data_img_size`` (the dataset's) only to our own nets,
     which size their layers from it. timm models adapt to the input size by themselves. ``norm``: ``batch``
-    (as built) or ``layer`` (every batch norm replaced, see ``norms``).
+    (as built) or ``layer`` (every batch norm replaced, see ``norms``). ``stem``: ``default``, or for ResNets
+    ``medium`` / ``small`` (see ``timm_backbone``).
     """
+    if stem != "default" and (name in BACKBONES or not timm.is_model(name)):
+        raise ValueError(f"backbone.stem={stem} applies to timm ResNets (e.g. resnet18), not {name}")
     if name in BACKBONES:
         size = img_size or data_img_size
         factory = BACKBONES.get(name)
         return apply_norm(factory(in_chans=in_chans, img_size=size) if size else factory(in_chans=in_chans), norm)
     if timm.is_model(name):
-        return apply_norm(TimmBackbone(name, in_chans=in_chans, img_size=img_size), norm)
+        return apply_norm(TimmBackbone(name, in_chans=in_chans, img_size=img_size, stem=stem), norm)
     known = [*BACKBONES.names(), *timm.list_models()]
     raise UserError(
         f"unknown backbone '{name}'{did_you_mean(name, known)}; use one of {', '.join(BACKBONES.names())} "

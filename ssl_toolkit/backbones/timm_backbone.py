@@ -1,7 +1,16 @@
 """Any timm model as a backbone: ``timm.create_model(name, num_classes=0, in_chans=C)``, pooled features.
 
 Weights are exported under timm's own names, so ``backbone.safetensors`` loads into a plain
-``timm.create_model(name, num_classes=0, in_chans=C)``. Nothing is downloaded: ``pretrained`` is always False.
+``timm.create_model(name, num_classes=0, in_chans=C)`` (with the same stem). Nothing is downloaded:
+``pretrained`` is always False.
+
+Stems for small images (ResNets; ``backbone.stem``). The ImageNet stem (a 7x7 stride-2 conv and a stride-2
+max-pool) leaves a 64 px tile 2x2 at the last stage and an 18 px jigsaw tile 1x1:
+
+- ``default``: as built (total stride 32); for images of 128 px and more.
+- ``medium``: a 3x3 stride-1 conv and the max-pool (total stride 16: 4x4 at 64 px, about 4x the compute).
+- ``small``: a 3x3 stride-1 conv and no max-pool (total stride 8: 8x8 at 64 px, about 16x the compute), the
+  CIFAR stem of solo-learn, for 32 px images.
 """
 
 from __future__ import annotations
@@ -14,10 +23,17 @@ from ssl_toolkit.backbones.base import Backbone
 
 
 class TimmBackbone(Backbone):
-    def __init__(self, name: str, in_chans: int = 3, img_size: int | None = None) -> None:
+    def __init__(self, name: str, in_chans: int = 3, img_size: int | None = None, stem: str = "default") -> None:
         super().__init__()
         kwargs = {"img_size": img_size} if img_size is not None else {}
         self.model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans, **kwargs)
+        if stem != "default":
+            conv = getattr(self.model, "conv1", None)
+            if not isinstance(conv, nn.Conv2d) or not hasattr(self.model, "maxpool"):
+                raise ValueError(f"backbone.stem={stem} needs a ResNet with conv1 and maxpool, not {name}")
+            self.model.conv1 = nn.Conv2d(in_chans, conv.out_channels, 3, 1, 1, bias=False)
+            if stem == "small":
+                self.model.maxpool = nn.Identity()
         self.name = name
         self.in_chans = in_chans
         self.num_features = int(self.model.num_features)

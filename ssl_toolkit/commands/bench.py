@@ -203,7 +203,8 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     for label, keys in suite.probes.items():
         target = folder / "probes" / label
         if not (target / "probe.json").exists():
-            data_keys = [(k, v) for k, v in cell.data_keys if k.startswith("data.")]
+            wanted = ("data.", "backbone.stem") if cell.config is None else ("data.",)  # a baseline's own stem
+            data_keys = [(k, v) for k, v in cell.data_keys if k.startswith(wanted)]
             overrides = data_keys + [(k, v) for k, v in keys.items() if k != "protocol"]
             probe(
                 protocol=keys.get("protocol", label),

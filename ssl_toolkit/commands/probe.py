@@ -132,7 +132,9 @@ def default_probe_dir(
         tag += f"-{data_tag}"
     if run is not None:
         return run.path / "probes" / f"{protocol}{tag}-seed{seed}"
-    return Path("runs") / "random-init" / f"{backbone_name}-{data_tag}-{protocol}{tag}-seed{seed}"
+    stem = probe_cfg["backbone"]["stem"]
+    net = backbone_name if stem == "default" else f"{backbone_name}-{stem}-stem"
+    return Path("runs") / "random-init" / f"{net}-{data_tag}-{protocol}{tag}-seed{seed}"
 
 
 def check_same_probe(out_dir: Path, probe_cfg: dict[str, Any]) -> None:
@@ -174,7 +176,10 @@ def _probe(
     full_train = len(data.train)
     if label_fraction < 1:
         data = dataclasses.replace(data, train=data.train.select(label_subset(data.train.labels, label_fraction, seed)))
-    backbone = run.load_backbone(data, backbone_name) if run is not None else random_backbone(backbone_name, data)
+    stem = probe_cfg["backbone"]["stem"]
+    if run is not None and stem != "default":
+        raise UserError("backbone.stem is for --random-init; a run's probe builds the run's own backbone")
+    backbone = run.load_backbone(data, backbone_name) if run is not None else random_backbone(backbone_name, data, stem)
     backbone = backbone.to(device)
     t0 = time.time()
     result = prober.run(backbone, data, device, seed, data_config=data_cfg)

@@ -114,3 +114,13 @@ def test_a_rank_draws_its_rows_of_the_global_batch() -> None:
     whole = A.Augment(rgb=True)(images, meta, specs, seed=11)
     part = A.Augment(rgb=True)(images[2:], meta, specs, seed=11, rows=(2, 5))
     assert all(torch.allclose(w[2:], p, atol=1e-6) for w, p in zip(whole, part))
+
+
+def test_a_flip_folded_into_the_crop_is_the_crop_flipped(pixels) -> None:
+    torch.manual_seed(2)
+    boxes = A.crop_boxes(5, 16, 16, (0.2, 1.0), (3 / 4, 4 / 3))
+    h = torch.tensor([True, False, True, False, True])
+    v = torch.tensor([False, True, True, False, False])
+    folded = A.resized_crop(pixels, boxes, 12, h, v)
+    plain = A.flip(A.flip(A.resized_crop(pixels, boxes, 12), h, -1), v, -2)
+    assert torch.allclose(folded, plain, atol=1e-5)
