@@ -46,6 +46,9 @@ SCHEMA: dict[str, Key] = {
     "data.test_fraction": Key(float, 0.2),
     "data.image_size": Key(int, None, optional=True, minimum=1),
     "data.split": Key(str, "random", choices=("random", "geographic")),
+    # validation: the test side is a stratified 20% carved from the training split (seeded) and the real test
+    # split is left alone: for choosing a recipe without looking at the test split
+    "data.holdout": Key(str, "test", choices=("test", "validation")),
     "data.regions": Key(int, 50, minimum=2),
     "data.bands": Key(list, None, optional=True),
     "data.tile_size": Key(int, None, optional=True, minimum=1),
@@ -65,6 +68,8 @@ SCHEMA: dict[str, Key] = {
     "schedule.gamma": Key(float, 0.7, minimum=1e-12),
     "train.epochs": Key(int, 1, minimum=1),
     "train.max_steps": Key(int, None, optional=True, minimum=1),
+    # about this many minutes of training: train.epochs is set from a few timed steps (and recorded)
+    "train.minutes": Key(float, None, optional=True, minimum=0.01),
     "train.batch_size": Key(int, 64, minimum=1),
     "train.seed": Key(int, 1),
     "train.precision": Key(str, "fp32", choices=("fp32", "bf16")),

@@ -64,3 +64,46 @@ def test_a_run_that_will_not_fit_in_memory_is_refused_before_it_allocates(ssl, t
     code, _, err = ssl("pretrain", *args)
     assert code == 2 and "this run needs about" in err and "backbone.name" in err and "train.batch_size" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_train_minutes_sets_the_epochs_from_timed_steps(ssl, tmp_path: Path) -> None:
+    code, out, err = ssl(
+        "pretrain", "--out", tmp_path / "r", "data.subset=256", "train.minutes=0.05", "train.batch_size=64"
+    )
+    assert code == 0, err
+    assert "train.minutes=0.05:" in out and "-> train.epochs=" in out
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    epochs = int(out.split("-> train.epochs=")[1].split()[0])
+    assert saved["train"]["epochs"] == epochs >= 1 and saved["train"]["minutes"] == 0.05
+    assert f"epoch {epochs}" in out  # trained them all
+
+
+def test_a_validation_holdout_never_touches_the_test_split() -> None:
+    from ssl_toolkit.data import DataOptions, load_data
+
+    plain = load_data("mnist", DataOptions(subset=None))
+    held = load_data("mnist", DataOptions(holdout="validation"))
+    assert len(held.train) + len(held.test) == len(plain.train) == 60000
+    assert len(held.test) == 12000 and torch_equal_labels(held, plain)
+
+
+def torch_equal_labels(held, plain) -> bool:
+    import torch
+
+    counts = torch.bincount(held.test.labels, minlength=10).float() / len(held.test)
+    reference = torch.bincount(plain.train.labels, minlength=10).float() / len(plain.train)
+    return bool((counts - reference).abs().max() < 0.005)  # stratified
+
+
+def test_small_image_stems_keep_larger_maps() -> None:
+    import torch
+
+    from ssl_toolkit.backbones import create_backbone
+
+    sizes = {
+        s: create_backbone("resnet18", 3, stem=s).forward_features(torch.zeros(1, 3, 64, 64)).shape[-1]
+        for s in ("default", "medium", "small")
+    }
+    assert sizes == {"default": 2, "medium": 4, "small": 8}
+    with pytest.raises(ValueError, match="backbone.stem=small applies to timm ResNets"):
+        create_backbone("mnist_net", 1, stem="small")

@@ -16,9 +16,10 @@ from pretext.base import PretextTask
 from ssl_toolkit import atomic, lock
 from ssl_toolkit import config as cfg
 from ssl_toolkit.build import build_backbone, build_task, needs_coords, open_data, resolve_config
-from ssl_toolkit.data import DataSource, Normalizer
+from ssl_toolkit.data import DataSource, Normalizer, batches_per_epoch
 from ssl_toolkit.device import resolve_device, seed_everything
 from ssl_toolkit.engine import checkpoint, distributed, memory
+from ssl_toolkit.engine.calibrate import seconds_per_step
 from ssl_toolkit.engine.checkpoint import LAST
 from ssl_toolkit.engine.loop import train
 from ssl_toolkit.engine.metrics import MetricsLog
@@ -194,6 +195,8 @@ def _pretrain(
         print(data.split_note, flush=True)
     check_memory(config, data, settings, world, device)
     task = build_task(config, data)  # the same initial weights on every rank
+    if settings.minutes is not None and not resume:
+        settings = fit_to_minutes(config, settings, task, data, world, device)
     if world.rank:
         seed_everything(settings.seed + 1_000_003 * world.rank)  # each rank its own task randomness
     if world.main:
@@ -214,6 +217,30 @@ def _pretrain(
         empty = f"left out {data.empty_windows} window(s) with less than {config['data']['min_valid_fraction']:.0%} "
         skipped = "; ".join(filter(None, [skipped, empty + "valid pixels (data.min_valid_fraction)"]))
     return {**summary, "skipped": skipped}
+
+
+def fit_to_minutes(
+    config: dict[str, Any],
+    settings: TrainSettings,
+    task: PretextTask,
+    data: DataSource,
+    world: distributed.World,
+    device: torch.device,
+) -> TrainSettings:
+    """``train.minutes``: the epochs that fit that much training at the speed of a few timed steps (at least
+    one), written into the config, so the schedule ends in time and config.yaml says what was run."""
+    if world.distributed:
+        raise UserError("train.minutes needs one process (the ranks would time their steps apart); set train.epochs")
+    step = seconds_per_step(task, data, settings, device)
+    per_epoch = batches_per_epoch(len(data.train), settings.batch_size)
+    epochs = max(1, int(settings.minutes * 60 / (step * per_epoch)))
+    config["train"]["epochs"] = epochs
+    print(
+        f"train.minutes={settings.minutes:g}: {step:.3f} s a step, {per_epoch} steps an epoch -> "
+        f"train.epochs={epochs} (about {epochs * per_epoch * step / 60:.1f} minutes)",
+        flush=True,
+    )
+    return TrainSettings.from_config(config)
 
 
 def check_memory(

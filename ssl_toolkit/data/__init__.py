@@ -22,6 +22,7 @@ from ssl_toolkit.errors import UserError
 BUILTIN = ("mnist", "eurosat-rgb", "eurosat-ms")
 BUILTIN_SIZES = {"mnist": 28, "eurosat-rgb": 64, "eurosat-ms": 64}  # image side in px
 SPLITS = ("random", "geographic")
+VALIDATION_FRACTION = 0.2  # of the training split, with data.holdout=validation
 
 __all__ = [
     "DataOptions",
@@ -237,6 +238,14 @@ def load_data(
         raise UserError(
             f"data '{name}': {len(train_idx)} training and {len(test_idx)} test samples; both splits need some"
         )
+    if options.holdout == "validation":  # recipes are chosen on a part of train; the test split stays unseen
+        try:
+            fit, held = random_split(samples.labels[torch.as_tensor(train_idx)], VALIDATION_FRACTION, SPLIT_SEED + 1)
+        except ValueError as e:
+            raise UserError(
+                f"data '{name}': cannot carve a validation split from {len(train_idx)} samples ({e})"
+            ) from None
+        train_idx, test_idx = np.asarray(train_idx)[fit], np.asarray(train_idx)[held]
     train, test = samples.select(train_idx), samples.select(test_idx)
     full_train, full_test = train, test
     if options.subset is not None:

@@ -16,6 +16,7 @@ class DataOptions:
     image_size: int | None = setting("data.image_size")
     test_fraction: float = setting("data.test_fraction")
     split: str = setting("data.split")
+    holdout: str = setting("data.holdout")
     regions: int = setting("data.regions")
     bands: list[int] | None = setting("data.bands")
     tile_size: int | None = setting("data.tile_size")

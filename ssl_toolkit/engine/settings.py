@@ -22,6 +22,7 @@ class TrainSettings:
     gamma: float = setting("schedule.gamma")
     epochs: int = setting("train.epochs")
     max_steps: int | None = setting("train.max_steps")
+    minutes: float | None = setting("train.minutes")  # read by the pretrain command, which sets epochs from it
     batch_size: int = setting("train.batch_size")  # the global batch, cut into one shard per rank
     seed: int = setting("train.seed")
     precision: str = setting("train.precision")
