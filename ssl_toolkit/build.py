@@ -61,15 +61,16 @@ def build_backbone(backbone_cfg: dict[str, Any], data: DataSource) -> Backbone:
             backbone_cfg["img_size"],
             data.img_size,
             "batch" if norm == "auto" else norm,
-            backbone_cfg.get("stem") or "default",  # runs made before the key existed used timm's stem
+            backbone_cfg.get("stem") or "default",  # runs made before the keys existed used timm's stem and width
+            backbone_cfg.get("width") or 1.0,
         )
     except (ValueError, TypeError) as e:
         raise UserError(f"backbone '{backbone_cfg['name']}': {e}") from None
 
 
-def random_backbone(name: str, data: DataSource, stem: str = "default") -> Backbone:
-    """A randomly initialised backbone ``name`` (with ``stem``) for ``data``: the baseline of probes."""
-    return build_backbone({"name": name, "in_chans": None, "img_size": None, "stem": stem}, data)
+def random_backbone(name: str, data: DataSource, stem: str = "default", width: float = 1.0) -> Backbone:
+    """A randomly initialised backbone ``name`` (with ``stem`` and ``width``) for ``data``: the probes' baseline."""
+    return build_backbone({"name": name, "in_chans": None, "img_size": None, "stem": stem, "width": width}, data)
 
 
 def build_task(config: dict[str, Any], data: DataSource) -> PretextTask:
@@ -101,7 +102,8 @@ def resolve_probe_config(
     measures on the run's dataset; on another dataset (``--data``) they start from the defaults, since keys made
     for one dataset (its tiles, its bands) would not fit another."""
     schema = {k: cfg.SCHEMA[k] for k in PROBE_DATA_KEYS}
-    schema["backbone.stem"] = cfg.SCHEMA["backbone.stem"]  # of a random-init backbone (a run's comes from its config)
+    for key in ("backbone.stem", "backbone.width"):  # of a random-init backbone (a run's come from its config)
+        schema[key] = cfg.SCHEMA[key]
     schema.update(cfg.params_schema(PROBES.get(protocol), "probe.", skip=()))
     schema["probe.label_fraction"] = LABEL_FRACTION
     flat = {k: spec.default for k, spec in schema.items()}

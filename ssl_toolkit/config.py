@@ -40,6 +40,7 @@ SCHEMA: dict[str, Key] = {
     "backbone.img_size": Key(int, None, optional=True),
     "backbone.norm": Key(str, "auto", choices=("auto", "batch", "layer")),
     "backbone.stem": Key(str, "default", choices=("default", "medium", "small")),  # ResNets: see timm_backbone
+    "backbone.width": Key(float, 1.0, minimum=0.125),  # ResNets: channels x this (0.5: a quarter of the compute)
     "data.name": Key(str, "mnist"),
     "data.subset": Key(int, None, optional=True, minimum=1),
     "data.num_workers": Key(int, -1, minimum=-1),  # -1: sized from the machine (loader.auto_workers)

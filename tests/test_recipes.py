@@ -105,5 +105,7 @@ def test_small_image_stems_keep_larger_maps() -> None:
         for s in ("default", "medium", "small")
     }
     assert sizes == {"default": 2, "medium": 4, "small": 8}
-    with pytest.raises(ValueError, match="backbone.stem=small applies to timm ResNets"):
+    half = create_backbone("resnet18", 3, stem="medium", width=0.5)
+    assert half.num_features == 256 and half.forward_features(torch.zeros(1, 3, 64, 64)).shape[-1] == 4
+    with pytest.raises(ValueError, match="backbone.stem and backbone.width apply to timm ResNets"):
         create_backbone("mnist_net", 1, stem="small")

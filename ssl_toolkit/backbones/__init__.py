@@ -22,6 +22,7 @@ def create_backbone(
     data_img_size: int | None = None,
     norm: str = "batch",
     stem: str = "default",
+    width: float = 1.0,
 ) -> Backbone:
     """Create a backbone by name.
 
@@ -30,14 +31,14 @@ def create_backbone(
     (as built) or ``layer`` (every batch norm replaced, see ``norms``). ``stem``: ``default``, or for ResNets
     ``medium`` / ``small`` (see ``timm_backbone``).
     """
-    if stem != "default" and (name in BACKBONES or not timm.is_model(name)):
-        raise ValueError(f"backbone.stem={stem} applies to timm ResNets (e.g. resnet18), not {name}")
+    if (stem != "default" or width != 1.0) and (name in BACKBONES or not timm.is_model(name)):
+        raise ValueError(f"backbone.stem and backbone.width apply to timm ResNets (e.g. resnet18), not {name}")
     if name in BACKBONES:
         size = img_size or data_img_size
         factory = BACKBONES.get(name)
         return apply_norm(factory(in_chans=in_chans, img_size=size) if size else factory(in_chans=in_chans), norm)
     if timm.is_model(name):
-        return apply_norm(TimmBackbone(name, in_chans=in_chans, img_size=img_size, stem=stem), norm)
+        return apply_norm(TimmBackbone(name, in_chans=in_chans, img_size=img_size, stem=stem, width=width), norm)
     known = [*BACKBONES.names(), *timm.list_models()]
     raise UserError(
         f"unknown backbone '{name}'{did_you_mean(name, known)}; use one of {', '.join(BACKBONES.names())} "

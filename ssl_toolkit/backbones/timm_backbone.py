@@ -11,6 +11,9 @@ max-pool) leaves a 64 px tile 2x2 at the last stage and an 18 px jigsaw tile 1x1
 - ``medium``: a 3x3 stride-1 conv and the max-pool (total stride 16: 4x4 at 64 px, about 4x the compute).
 - ``small``: a 3x3 stride-1 conv and no max-pool (total stride 8: 8x8 at 64 px, about 16x the compute), the
   CIFAR stem of solo-learn, for 32 px images.
+
+``backbone.width`` scales a ResNet's channels (compute by its square): 0.5 with the ``medium`` stem costs what
+the full-width default stem does, at twice the resolution of every feature map.
 """
 
 from __future__ import annotations
@@ -23,9 +26,16 @@ from ssl_toolkit.backbones.base import Backbone
 
 
 class TimmBackbone(Backbone):
-    def __init__(self, name: str, in_chans: int = 3, img_size: int | None = None, stem: str = "default") -> None:
+    def __init__(
+        self, name: str, in_chans: int = 3, img_size: int | None = None, stem: str = "default", width: float = 1.0
+    ) -> None:
         super().__init__()
-        kwargs = {"img_size": img_size} if img_size is not None else {}
+        kwargs: dict = {"img_size": img_size} if img_size is not None else {}
+        if width != 1.0:  # timm ResNets take their stage widths: (64, 128, 256, 512) x width
+            if not name.startswith(("resnet", "resnext", "wide_resnet")):
+                raise ValueError(f"backbone.width applies to timm ResNets, not {name}")
+            kwargs["channels"] = tuple(max(8, int(round(c * width))) for c in (64, 128, 256, 512))
+            kwargs["stem_width"] = max(8, int(round(64 * width)))
         self.model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_chans, **kwargs)
         if stem != "default":
             conv = getattr(self.model, "conv1", None)

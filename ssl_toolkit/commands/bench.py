@@ -203,7 +203,9 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     for label, keys in suite.probes.items():
         target = folder / "probes" / label
         if not (target / "probe.json").exists():
-            wanted = ("data.", "backbone.stem") if cell.config is None else ("data.",)  # a baseline's own stem
+            wanted = (
+                ("data.", "backbone.stem", "backbone.width") if cell.config is None else ("data.",)
+            )  # a baseline's net
             data_keys = [(k, v) for k, v in cell.data_keys if k.startswith(wanted)]
             overrides = data_keys + [(k, v) for k, v in keys.items() if k != "protocol"]
             probe(

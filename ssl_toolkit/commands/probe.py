@@ -132,8 +132,8 @@ def default_probe_dir(
         tag += f"-{data_tag}"
     if run is not None:
         return run.path / "probes" / f"{protocol}{tag}-seed{seed}"
-    stem = probe_cfg["backbone"]["stem"]
-    net = backbone_name if stem == "default" else f"{backbone_name}-{stem}-stem"
+    stem, width = probe_cfg["backbone"]["stem"], probe_cfg["backbone"]["width"]
+    net = backbone_name + ("" if stem == "default" else f"-{stem}-stem") + ("" if width == 1.0 else f"-w{width:g}")
     return Path("runs") / "random-init" / f"{net}-{data_tag}-{protocol}{tag}-seed{seed}"
 
 
@@ -176,10 +176,13 @@ def _probe(
     full_train = len(data.train)
     if label_fraction < 1:
         data = dataclasses.replace(data, train=data.train.select(label_subset(data.train.labels, label_fraction, seed)))
-    stem = probe_cfg["backbone"]["stem"]
-    if run is not None and stem != "default":
-        raise UserError("backbone.stem is for --random-init; a run's probe builds the run's own backbone")
-    backbone = run.load_backbone(data, backbone_name) if run is not None else random_backbone(backbone_name, data, stem)
+    stem, width = probe_cfg["backbone"]["stem"], probe_cfg["backbone"]["width"]
+    if run is not None and (stem != "default" or width != 1.0):
+        raise UserError("backbone.stem and backbone.width are for --random-init; a run's probe builds its own backbone")
+    if run is not None:
+        backbone = run.load_backbone(data, backbone_name)
+    else:
+        backbone = random_backbone(backbone_name, data, stem, width)
     backbone = backbone.to(device)
     t0 = time.time()
     result = prober.run(backbone, data, device, seed, data_config=data_cfg)
