@@ -352,17 +352,21 @@ class Augment:
         specs: list[ViewSpec],
         seed: int | None = None,
         rows: tuple[int, int] = (0, 0),
+        second: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
         """The views of ``specs``; ``seed``: their parameters from a generator of that seed (else the global RNG),
-        drawn for rows [rows[0], rows[0] + B) of a global batch of rows[1] (0: this batch)."""
+        drawn for rows [rows[0], rows[0] + B) of a global batch of rows[1] (0: this batch). ``second``: normalised
+        images, row for row, that the second view is drawn from instead (temporal positives)."""
         mean, std = meta["pixel_mean"].to(images), meta["pixel_std"].to(images)
         pixels = images.float() * std + mean
+        second_pixels = second.float() * std + mean if second is not None else pixels
         generator = None
         if seed is not None:
             generator = torch.Generator(device=images.device)
             generator.manual_seed(seed)
         views = []
-        for spec in specs:
+        for j, spec in enumerate(specs):
             draws = Draws(len(images), images.device, generator, rows[0], rows[1])
-            views.append(((draw_view(pixels, spec, self.rgb, draws) - mean) / std).to(images.dtype))
+            source = second_pixels if j == 1 else pixels
+            views.append(((draw_view(source, spec, self.rgb, draws) - mean) / std).to(images.dtype))
         return views

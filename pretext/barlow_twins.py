@@ -31,8 +31,9 @@ class BarlowTwins(JointEmbedding):
         proj_dim: int = 2048,
         projector_bn: bool = True,
         views: Views = BYOL_VIEWS,
+        temporal_positives: bool = False,
     ) -> None:
-        super().__init__(backbone, views)
+        super().__init__(backbone, views, temporal_positives=temporal_positives)
         if off_diagonal < 0:
             raise ValueError(f"off_diagonal must be >= 0, got {off_diagonal}")
         self.off_diagonal = off_diagonal

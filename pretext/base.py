@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data.revisits import Revisits
 from ssl_toolkit.data.splits import DataSource
 
 
@@ -151,6 +152,9 @@ class PretextTask(nn.Module):
     # True: the loss is computed over every rank's rows (gathered), the same on all ranks, so the engine does not
     # weight it by this rank's share of the batch
     loss_over_ranks: bool = False
+    # set by ``fit_data`` when the task wants a second acquisition of each sample's place in its batches (temporal
+    # positives): the engine's reader then adds them as ``meta["partner_images"]``, normalised like the images
+    revisits: Revisits | None = None
 
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()

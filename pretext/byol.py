@@ -35,8 +35,9 @@ class BYOL(JointEmbedding):
         proj_dim: int = 256,
         projector_bn: bool = True,
         views: Views = BYOL_VIEWS,
+        temporal_positives: bool = False,
     ) -> None:
-        super().__init__(backbone, views)
+        super().__init__(backbone, views, temporal_positives=temporal_positives)
         if not 0 <= momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
         self.base_momentum = momentum

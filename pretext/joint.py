@@ -19,6 +19,7 @@ from torch import nn
 from pretext.augment import Augment, Views, ViewSpec
 from pretext.base import PretextTask, StepContext
 from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data.revisits import revisits_of
 from ssl_toolkit.data.splits import DataSource
 
 
@@ -67,19 +68,27 @@ class JointEmbedding(PretextTask):
     loss_over_ranks = True
     local_scale = (0.05, 0.4)  # DINO's local crops
 
-    def __init__(self, backbone: Backbone, views: Views, local_views: int = 0) -> None:
+    def __init__(
+        self, backbone: Backbone, views: Views, local_views: int = 0, temporal_positives: bool = False
+    ) -> None:
+        """``temporal_positives``: the second view is drawn from another acquisition of the sample's place (GASSL,
+        Ayush et al. 2021; see ``ssl_toolkit.data.revisits``) instead of from the sample itself."""
         super().__init__(backbone)
         views.check()
         if local_views < 0:
             raise ValueError(f"local_views must be >= 0, got {local_views}")
         self.views, self.local_views = views, local_views
+        self.temporal_positives = temporal_positives
         self.augment = Augment(rgb=True)
         self.size = 0  # the data's image size, set by fit_data
 
     def fit_data(self, data: DataSource) -> None:
-        """Views of the data's size; RGB colour transforms only for 3-band data (see ``augment``)."""
+        """Views of the data's size; RGB colour transforms only for 3-band data (see ``augment``); with temporal
+        positives, the training split's revisits (a ValueError when no place was taken twice)."""
         self.augment = Augment(rgb=data.in_chans == 3)
         self.size = data.img_size
+        if self.temporal_positives:
+            self.revisits = revisits_of(data.train, f"data '{data.name}'")
 
     def view_specs(self, images: torch.Tensor) -> list[ViewSpec]:
         """Two global views at the image size, then the local ones at about 0.43 of it (DINO's 96 of 224 px),
@@ -100,7 +109,8 @@ class JointEmbedding(PretextTask):
         processes draw those of one."""
         ctx = self.context
         seed = (int(ctx.seed) * 1_000_003 + int(ctx.global_step)) % 2**63
-        return self.augment(images, meta, self.view_specs(images), seed, tuple(ctx.rows))
+        partner = meta.get("partner_images") if self.temporal_positives else None
+        return self.augment(images, meta, self.view_specs(images), seed, tuple(ctx.rows), second=partner)
 
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:
         """Every rank's rows of ``tensor`` (one process: itself), with gradients to this rank's rows."""

@@ -60,9 +60,11 @@ class MoCo(JointEmbedding):
         projector_bn: bool = True,
         geo_clusters: int = 0,
         views: Views = MOCO_VIEWS,
+        temporal_positives: bool = False,
     ) -> None:
-        """``queue_size`` None: sized to the data (v2); ``geo_clusters`` > 0: GASSL's geolocation head."""
-        super().__init__(backbone, views)
+        """``queue_size`` None: sized to the data (v2); ``geo_clusters`` > 0: GASSL's geolocation head;
+        ``temporal_positives``: the key's view from another acquisition of the place (GASSL's temporal positives)."""
+        super().__init__(backbone, views, temporal_positives=temporal_positives)
         if version not in ("v2", "v3"):
             raise ValueError(f"version must be v2 or v3, got {version!r}")
         if temperature <= 0 or not 0 <= momentum <= 1 or (queue_size is not None and queue_size < 1):
@@ -166,7 +168,18 @@ class GASSL(MoCo):
         projector_bn: bool = True,
         geo_clusters: int = 100,
         views: Views = MOCO_VIEWS,
+        temporal_positives: bool = False,
     ) -> None:
         super().__init__(
-            backbone, "v2", temperature, momentum, queue_size, proj_hidden, proj_dim, projector_bn, geo_clusters, views
+            backbone,
+            "v2",
+            temperature,
+            momentum,
+            queue_size,
+            proj_hidden,
+            proj_dim,
+            projector_bn,
+            geo_clusters,
+            views,
+            temporal_positives,
         )

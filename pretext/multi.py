@@ -14,6 +14,7 @@ from torch import nn
 
 from pretext.base import EpochContext, PretextTask, StepContext
 from ssl_toolkit.backbones.base import Backbone
+from ssl_toolkit.data.revisits import Revisits
 from ssl_toolkit.data.splits import DataSource
 
 
@@ -56,6 +57,10 @@ class MultiTask(PretextTask):
                 out[metric] = value.detach()
         out["loss"] = total
         return out
+
+    @property
+    def revisits(self) -> Revisits | None:  # type: ignore[override]
+        return next((task.revisits for task in self.tasks.values() if task.revisits is not None), None)
 
     @property
     def needs_coords(self) -> bool:  # type: ignore[override]

@@ -39,10 +39,11 @@ class SimCLR(JointEmbedding):
         proj_dim: int = 128,
         projector_bn: bool = True,
         views: Views = SIMCLR_VIEWS,
+        temporal_positives: bool = False,
     ) -> None:
         """``temperature`` of the softmax over cosine similarities; ``projector_bn``: batch norm in the projector
         (off for exact equality of N processes and one, since a rank's batch norm sees its shard only)."""
-        super().__init__(backbone, views)
+        super().__init__(backbone, views, temporal_positives=temporal_positives)
         if temperature <= 0 or proj_hidden < 1 or proj_dim < 1:
             raise ValueError("temperature must be > 0 and the projector sizes >= 1")
         self.temperature = temperature

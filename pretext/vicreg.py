@@ -33,8 +33,9 @@ class VICReg(JointEmbedding):
         proj_dim: int = 2048,
         projector_bn: bool = True,
         views: Views = BYOL_VIEWS,
+        temporal_positives: bool = False,
     ) -> None:
-        super().__init__(backbone, views)
+        super().__init__(backbone, views, temporal_positives=temporal_positives)
         if min(invariance, variance, covariance) < 0:
             raise ValueError("invariance, variance and covariance weights must be >= 0")
         self.weights = (invariance, variance, covariance)

@@ -195,6 +195,8 @@ def _pretrain(
         print(data.split_note, flush=True)
     check_memory(config, data, settings, world, device)
     task = build_task(config, data)  # the same initial weights on every rank
+    if task.revisits is not None and world.main:
+        print(task.revisits.note, flush=True)
     if settings.minutes is not None and not resume:
         settings = fit_to_minutes(config, settings, task, data, world, device)
     if world.rank:

@@ -121,7 +121,9 @@ def resized(catalog: Catalog, size: int) -> Catalog:
     for chunk in images.split(1024):
         x = F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         parts.append(x.round().clamp(0, 255).to(images.dtype) if not images.dtype.is_floating_point else x)
-    resized_samples = TensorImages(torch.cat(parts), samples.labels, samples.coords, samples.paths)
+    resized_samples = TensorImages(
+        torch.cat(parts), samples.labels, samples.coords, samples.paths, samples.times, samples.places
+    )
     return replace(catalog, samples=resized_samples, img_size=size)
 
 
@@ -173,6 +175,20 @@ def _with_coords(name: str, samples: Split, bad: BadFiles) -> np.ndarray:
     for i in torch.nonzero(~has).flatten().tolist():
         bad.report(samples.path(i), "has no coordinates (no CRS, or no row in the lat/lon table)")
     return torch.nonzero(has).flatten().numpy()
+
+
+def revisited_places(samples: Split) -> torch.Tensor | None:
+    """Group ids by place when some place was taken at two or more times (unplaced samples are groups of their
+    own), else None."""
+    if samples.places is None or samples.times is None:
+        return None
+    places = samples.places.clone()
+    dated = places[(places >= 0) & torch.isfinite(samples.times)]
+    if len(dated) == len(torch.unique(dated)):
+        return None
+    unknown = places < 0
+    places[unknown] = int(places.max()) + 1 + torch.arange(int(unknown.sum()))
+    return places
 
 
 def load_data(
@@ -229,6 +245,16 @@ def load_data(
                 f"overlapping windows, so the random split goes by scene, and there are too few ({e}); use "
                 "data.tile_stride >= data.tile_size or more scenes"
             ) from None
+    elif (places := revisited_places(samples)) is not None:
+        # several acquisitions of one place: a random split of samples would show the test places in training
+        try:
+            train_idx, test_idx = group_split(places, options.test_fraction)
+        except ValueError as e:
+            raise UserError(f"data '{name}': the random split goes by place, and there are too few ({e})") from None
+        split_note = (
+            f"random split by place: {len(samples):,} samples of {len(np.unique(places)):,} places, the acquisitions "
+            "of each place on one side"
+        )
     else:
         try:
             train_idx, test_idx = random_split(samples.labels, options.test_fraction)

@@ -1,4 +1,6 @@
-"""Lat/lon tables: a CSV with columns ``path,lat,lon`` and an optional ``label``, one row per image.
+"""Lat/lon tables: a CSV with columns ``path,lat,lon`` and optional ``label``, ``time`` (an ISO date or date-time:
+when the image was taken) and ``place`` (rows of one place; without it, rows with the same coordinates are one
+place), one row per image. Times and places feed temporal positives (``revisits``).
 
 Paths are relative to the table's folder (or absolute). Latitude and longitude are WGS84 degrees of the image
 centre. A row whose path does not exist or whose coordinates are out of range is a bad file (see
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.revisits import parse_time
 from ssl_toolkit.errors import UserError
 
 TABLE_NAME = "locations.csv"
@@ -25,6 +28,8 @@ class Geotag:
     lat: float
     lon: float
     label: str | None
+    time: float = math.nan  # days since 1970-01-01 UTC
+    place: str | None = None
 
 
 def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geotag]:
@@ -40,7 +45,9 @@ def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geo
         raise UserError(f"{table}: cannot read the lat/lon table ({e})") from None
     missing = {"path", "lat", "lon"} - columns
     if missing:
-        raise UserError(f"{table}: missing column(s) {', '.join(sorted(missing))}; expected path,lat,lon[,label]")
+        raise UserError(
+            f"{table}: missing column(s) {', '.join(sorted(missing))}; expected path,lat,lon[,label,time,place]"
+        )
     tags: list[Geotag] = []
     first_line: dict[str, int] = {}  # resolved image path -> the line that listed it first
     for line, row in enumerate(rows, start=2):
@@ -70,6 +77,13 @@ def read_table(table: Path, bad: BadFiles, check_files: bool = True) -> list[Geo
                 "same image could land on both sides of the train/test split"
             )
         first_line[real] = line
+        time = math.nan
+        if row.get("time"):
+            try:
+                time = parse_time(row["time"])
+            except ValueError as e:
+                bad.report(where, str(e))
+                continue
         label = row.get("label") or None
-        tags.append(Geotag(path, lat, lon if lon <= 180 else lon - 360, label))
+        tags.append(Geotag(path, lat, lon if lon <= 180 else lon - 360, label, time, row.get("place") or None))
     return tags

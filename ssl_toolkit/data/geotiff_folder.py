@@ -24,6 +24,7 @@ from ssl_toolkit.data.raster import (
     index_geotiffs,
     pixel_scale,
 )
+from ssl_toolkit.data.revisits import window_places
 from ssl_toolkit.data.splits import Catalog, LazyImages, Split
 from ssl_toolkit.errors import UserError
 
@@ -97,6 +98,8 @@ def geotiff_catalog(
         labels,
         torch.tensor([(t.lat, t.lon) for t in tiles], dtype=torch.float64),
         [t.name for t in tiles],
+        times=torch.tensor([t.time for t in tiles], dtype=torch.float64),
+        places=window_places(tiles),
     )
     return Catalog(
         name=name or str(root),

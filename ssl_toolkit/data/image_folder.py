@@ -21,7 +21,8 @@ from torchvision import transforms
 
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.files import is_regular, walk_files
-from ssl_toolkit.data.geotags import TABLE_NAME, read_table
+from ssl_toolkit.data.geotags import TABLE_NAME, Geotag, read_table
+from ssl_toolkit.data.revisits import coordinate_places, place_ids
 from ssl_toolkit.data.splits import Catalog, LazyImages, Split, remap_indices
 from ssl_toolkit.errors import UserError
 
@@ -100,7 +101,7 @@ def _class_folder_samples(root: Path) -> tuple[list[tuple[str, int]], list[str]]
 def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> Catalog:
     """``root`` a folder (class folders, or a ``locations.csv`` inside) or a lat/lon table file itself."""
     predefined = None
-    coords = None
+    coords = times = places = None
     table = root if root.is_file() else root / TABLE_NAME
     if table.is_file():
         tags = read_table(table, bad)
@@ -108,6 +109,7 @@ def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> C
         paths = [str(t.path) for t in tags]
         labels = [classes.index(t.label) if t.label is not None else -1 for t in tags]
         coords = [(t.lat, t.lon) for t in tags]
+        times, places = table_revisits(tags)
     elif (root / "train").is_dir() and (root / "test").is_dir():
         train, classes = _class_folder_samples(root / "train")
         test, test_classes = _class_folder_samples(root / "test")
@@ -141,6 +143,8 @@ def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> C
         torch.tensor(labels)[keep_idx],
         torch.tensor(coords, dtype=torch.float64)[keep_idx] if coords is not None else None,
         [paths[i] for i in good],
+        times[keep_idx] if times is not None else None,
+        places[keep_idx] if places is not None else None,
     )
     first = samples[0]
     return Catalog(
@@ -152,6 +156,17 @@ def image_folder_catalog(root: Path, image_size: int | None, bad: BadFiles) -> C
         stats=_sampled_channel_stats,
         predefined=predefined,
     )
+
+
+def table_revisits(tags: list[Geotag]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(times, places) of a table's rows when it has a ``time`` column (places: its ``place`` column, else the
+    same coordinates), else (None, None)."""
+    times = torch.tensor([t.time for t in tags], dtype=torch.float64)
+    if not torch.isfinite(times).any():
+        return None, None
+    if any(t.place is not None for t in tags):
+        return times, place_ids([t.place for t in tags])
+    return times, coordinate_places(torch.tensor([(t.lat, t.lon) for t in tags], dtype=torch.float64))
 
 
 def _sampled_channel_stats(split: Split, n: int = 512) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ssl_toolkit.data.revisits import Revisits
 from ssl_toolkit.data.splits import DataSource, Split, TensorImages
 
 
@@ -68,14 +69,24 @@ class _EpochBatches:
 
 class BatchReader:
     """(images in their stored dtype, meta) on the CPU for each index batch of ``split``; meta as
-    ``Split.batch_meta``.
+    ``Split.batch_meta``. With ``revisits`` (temporal positives), meta also holds ``partner_images``: for each
+    sample, another acquisition of its place, drawn for (``seed``, epoch, sample) by ``Revisits.partners``.
 
     In-memory splits are sliced directly. Splits read from files go through one DataLoader kept for the
     reader's life: ``num_workers`` worker processes that stay up between epochs (no re-spawn, no re-opened
     files), each with ``prefetch`` batches in flight, and pinned batches for non-blocking copies to a GPU."""
 
-    def __init__(self, split: Split, num_workers: int = 0, pin_memory: bool = False, prefetch: int = 4) -> None:
+    def __init__(
+        self,
+        split: Split,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        prefetch: int = 4,
+        revisits: Revisits | None = None,
+        seed: int = 0,
+    ) -> None:
         self.split, self.pin_memory = split, pin_memory
+        self.revisits, self.seed = revisits, seed
         self.sampler = _EpochBatches()
         self.loader = None
         if not isinstance(split, TensorImages):
@@ -92,16 +103,24 @@ class BatchReader:
                 collate_fn=stack_images,
             )
 
-    def __call__(self, batches: Sequence[torch.Tensor]) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    def __call__(
+        self, batches: Sequence[torch.Tensor], epoch: int = 0
+    ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         split = self.split
+        pairs = [self.revisits.partners(b, self.seed, epoch) for b in batches] if self.revisits else None
+        reads = [torch.cat([b, pairs[i]]) for i, b in enumerate(batches)] if pairs else list(batches)
         if self.loader is None:
-            for idx in batches:
-                images = split.images[idx]  # type: ignore[attr-defined]
-                yield (images.pin_memory() if self.pin_memory else images), split.batch_meta(idx)
-            return
-        self.sampler.batches = [b.tolist() for b in batches]
-        for idx, images in zip(batches, self.loader, strict=True):
-            yield images, split.batch_meta(idx)
+            stored = (split.images[idx] for idx in reads)  # type: ignore[attr-defined]
+        else:
+            self.sampler.batches = [b.tolist() for b in reads]
+            stored = iter(self.loader)
+        for idx, images in zip(batches, stored, strict=True):
+            if self.pin_memory and self.loader is None:
+                images = images.pin_memory()
+            meta = split.batch_meta(idx)
+            if pairs:
+                images, meta["partner_images"] = images[: len(idx)], images[len(idx) :]
+            yield images, meta
 
 
 def iterate(
@@ -130,6 +149,26 @@ class Normalizer:
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return images.float() * self.scale - self.shift
+
+    def batch(
+        self,
+        images: torch.Tensor,
+        meta: dict[str, torch.Tensor],
+        non_blocking: bool = False,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """A batch from the reader on the training device: images normalised (and any ``*_images`` in meta, such
+        as temporal positives' ``partner_images``), the other meta tensors moved as they are."""
+        device = self.mean.device
+
+        def normalised(x: torch.Tensor) -> torch.Tensor:
+            return self(x.to(device, non_blocking=non_blocking)).contiguous(memory_format=memory_format)
+
+        moved = {
+            k: normalised(v) if k.endswith("_images") else v.to(device, non_blocking=non_blocking)
+            for k, v in meta.items()
+        }
+        return normalised(images), moved
 
     @classmethod
     def for_data(cls, data: DataSource, device: torch.device) -> Normalizer:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ssl_toolkit.data.files import is_regular, walk_files
+from ssl_toolkit.data.revisits import geotiff_time
 from ssl_toolkit.errors import UserError
 
 SUFFIXES = (".tif", ".tiff")
@@ -50,6 +51,7 @@ class Tile:
         return self.path if (self.col, self.row) == (0, 0) and self.whole else f"{self.path}@{self.col},{self.row}"
 
     whole: bool = True
+    time: float = math.nan  # days since 1970-01-01 UTC, from the file's date tag or name (see ``revisits``)
 
 
 def find_geotiffs(root: Path) -> list[Path]:
@@ -118,6 +120,7 @@ def index_geotiffs(
     from rasterio.errors import RasterioError
 
     opened, problems = [], []
+    times: dict[Path, float] = {}
     descriptions: dict[tuple[int, str], list[str | None]] = {}  # band names of the first file of each layout
     for path, label in zip(files, labels, strict=True):
         if not is_regular(path):  # a FIFO would block the read forever
@@ -126,6 +129,7 @@ def index_geotiffs(
         try:
             with rasterio.open(path) as src:
                 opened.append((path, label, src.profile.copy(), src.transform, src.crs, src.nodatavals))
+                times[path] = geotiff_time(src.tags(), path.name)
                 descriptions.setdefault((src.count, src.dtypes[0]), list(src.descriptions))
         except (RasterioError, OSError) as e:
             problems.append((str(path), f"cannot open as a GeoTIFF ({_first_line(e)})"))
@@ -180,6 +184,7 @@ def index_geotiffs(
                     str(path), c, r, w, h, crs.to_string() if crs else "",
                     (min(left, right), min(bottom, top), max(left, right), max(bottom, top)),
                     float(lat), float(lon), label, profile["count"], whole=(w, h) == (width, height),
+                    time=times[path],
                 )
             )  # fmt: skip
     empty = 0

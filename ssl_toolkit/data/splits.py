@@ -17,11 +17,15 @@ from torch.utils.data import Dataset
 
 
 class Split:
-    """Per-sample facts: ``labels`` int64 (N,), ``coords`` float64 (N, 2) lat/lon degrees or None, ``paths``."""
+    """Per-sample facts: ``labels`` int64 (N,), ``coords`` float64 (N, 2) lat/lon degrees or None, ``paths``;
+    where the data says when and where each sample was taken (see ``revisits``), ``times`` float64 (N,) days since
+    1970 (NaN: unknown) and ``places`` int64 (N,) (-1: unknown), else None."""
 
     labels: torch.Tensor
     coords: torch.Tensor | None
     paths: list[str] | None
+    times: torch.Tensor | None = None
+    places: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -57,6 +61,8 @@ class Split:
             "labels": self.labels[idx],
             "coords": self.coords[idx] if self.coords is not None else None,
             "paths": [self.paths[i] for i in idx.tolist()] if self.paths is not None else None,
+            "times": self.times[idx] if self.times is not None else None,
+            "places": self.places[idx] if self.places is not None else None,
         }
 
 
@@ -92,6 +98,8 @@ class TensorImages(Split):
         labels: torch.Tensor,
         coords: torch.Tensor | None = None,
         paths: list[str] | None = None,
+        times: torch.Tensor | None = None,
+        places: torch.Tensor | None = None,
     ) -> None:
         if images.ndim != 4 or images.dtype == torch.bool:
             raise ValueError(f"images must be (N, C, H, W) numbers, got {images.dtype} {tuple(images.shape)}")
@@ -101,6 +109,7 @@ class TensorImages(Split):
         self.labels = labels.long()
         self.coords = coords
         self.paths = paths
+        self.times, self.places = times, places
 
     def select(self, idx: Sequence[int] | torch.Tensor) -> TensorImages:
         idx = _index(idx)
@@ -121,12 +130,15 @@ class LazyImages(Split, Dataset):
         labels: torch.Tensor,
         coords: torch.Tensor | None = None,
         paths: list[str] | None = None,
+        times: torch.Tensor | None = None,
+        places: torch.Tensor | None = None,
     ) -> None:
         self.read = read
         self.source_index = source_index.long()
         self.labels = labels.long()
         self.coords = coords
         self.paths = paths
+        self.times, self.places = times, places
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.read(int(self.source_index[i]))

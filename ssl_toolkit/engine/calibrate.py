@@ -43,11 +43,12 @@ def seconds_per_step(task: PretextTask, data: DataSource, settings: TrainSetting
         stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
         batches = epoch_order(len(data.train), settings.batch_size, settings.seed, 0)[: WARMUP_STEPS + TIMED_STEPS]
         times = []
-        for i, (images, meta) in enumerate(BatchReader(data.train)(batches)):
+        read = BatchReader(data.train, revisits=trial.revisits, seed=settings.seed)
+        for i, (stored, meta) in enumerate(read(batches)):
             ctx.global_step = i
             t0 = time.perf_counter()
-            batch_meta = {k: v.to(device) for k, v in meta.items()} | stats
-            training_step(trial, normalize(images.to(device)), batch_meta, ctx, first=i == 0)
+            images, batch_meta = normalize.batch(stored, meta)
+            training_step(trial, images, batch_meta | stats, ctx, first=i == 0)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - t0)

@@ -64,7 +64,7 @@ def train(
     log.start(state.step, plan.end, show_progress)
     pin = device.type == "cuda"
     workers = auto_workers(device, world.size) if settings.num_workers < 0 else settings.num_workers
-    read = BatchReader(data.train, workers, pin)  # one loader, its workers kept across epochs
+    read = BatchReader(data.train, workers, pin, revisits=task.revisits, seed=settings.seed)  # kept across epochs
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     task.train()
@@ -72,14 +72,14 @@ def train(
     with Interrupts(world, settings.checkpoint_minutes) as interrupts:
         while state.step < plan.end and state.epoch < settings.epochs:
             batches, shares = plan.epoch(state.epoch, settings.seed, world)
-            for images, batch_meta in read(batches[state.batch :]):
+            for images, batch_meta in read(batches[state.batch :], state.epoch):
                 if state.step >= plan.end:
                     break
                 set_lr(optimizers.values(), plan.lr_factors[state.step])
                 ctx.global_step, (ctx.share, *ctx.rows) = state.step, shares[state.batch]
                 ctx.loss_scale = 1.0 if task.loss_over_ranks else ctx.share
-                images = normalize(images.to(device, non_blocking=pin)).contiguous(memory_format=memory_format)
-                meta = {k: v.to(device, non_blocking=pin) for k, v in batch_meta.items()} | pixel_stats
+                images, meta = normalize.batch(images, batch_meta, pin, memory_format)
+                meta |= pixel_stats
                 out = training_step(task, images, meta, ctx, first, online)
                 state.step, state.batch, first = state.step + 1, state.batch + 1, False
                 log.add(out, state.step, state.epoch)

@@ -110,6 +110,26 @@ def corrupt_chip(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def multi_date_chips(root: Path, places: int = 6, dates: int = 3, size: int = 16) -> Path:
+    """ROOT/{a,b}/p<place>_<date>.tif: every place (a fixed 16x16 footprint in UTM 32N) taken on ``dates`` days,
+    its pixels the place's own pattern plus a little change per date. Dates come from the TIFFTAG_DATETIME tag,
+    except the last date of each place, which is written only in the file name (``..._20210905.tif``)."""
+    for p in range(places):
+        xs, ys = warp_points("EPSG:4326", "EPSG:32632", [9.0 + 0.05 * p], [48.0])
+        transform = from_origin(round(xs[0]), round(ys[0]), PIXEL, PIXEL)
+        pattern = np.random.default_rng(p).integers(500, 4000, size=(4, size, size))
+        for d in range(dates):
+            change = np.random.default_rng(100 * p + d).integers(0, 300, size=(4, size, size))
+            day = f"2021{6 + d:02d}05"
+            last = d == dates - 1
+            path = root / ("a" if p % 2 else "b") / (f"p{p}_{day}.tif" if last else f"p{p}_{d}.tif")
+            write_tif(path, (pattern + change).astype(np.uint16), "EPSG:32632", transform)
+            if not last:
+                with rasterio.open(path, "r+") as dst:
+                    dst.update_tags(TIFFTAG_DATETIME=f"{day[:4]}:{day[4:6]}:{day[6:]} 10:30:00")
+    return root
+
+
 def scene(path: Path, width: int = 100, height: int = 70) -> np.ndarray:
     """A 2-band int16 scene (UTM 32N) whose pixel (r, c) holds r * 100 + c in band 1; returns its pixels."""
     rows, cols = np.mgrid[0:height, 0:width]

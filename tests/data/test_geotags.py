@@ -63,7 +63,7 @@ def test_a_table_without_coordinate_columns_is_an_error(tmp_path: Path) -> None:
     root = tmp_path / "t"
     root.mkdir()
     (root / "locations.csv").write_text("path,label\na.png,sea\n")
-    with pytest.raises(UserError, match=r"missing column\(s\) lat, lon; expected path,lat,lon\[,label\]"):
+    with pytest.raises(UserError, match=r"missing column\(s\) lat, lon; expected path,lat,lon\[,label,time,place\]"):
         load_data(str(root))
 
 

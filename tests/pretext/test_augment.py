@@ -116,6 +116,20 @@ def test_a_rank_draws_its_rows_of_the_global_batch() -> None:
     assert all(torch.allclose(w[2:], p, atol=1e-6) for w, p in zip(whole, part))
 
 
+def test_temporal_positives_draw_the_second_view_from_the_partner_with_the_same_parameters() -> None:
+    """``second``: view 2 is drawn from the partner images with exactly the parameters it would have had on the
+    images themselves; view 1 is unchanged."""
+    g = torch.Generator().manual_seed(3)
+    images, partners = torch.rand(4, 3, 16, 16, generator=g), torch.rand(4, 3, 16, 16, generator=g)
+    meta = {"pixel_mean": torch.full((1, 3, 1, 1), 0.5), "pixel_std": torch.full((1, 3, 1, 1), 0.25)}
+    specs = [A.Views(blur=0.5).spec(16), A.Views(solarize=0.2).spec(16)]
+    paired = A.Augment(rgb=True)(images, meta, specs, seed=9, second=partners)
+    alone = A.Augment(rgb=True)(images, meta, specs, seed=9)
+    as_first = A.Augment(rgb=True)(partners, meta, specs, seed=9)
+    assert torch.equal(paired[0], alone[0]) and torch.equal(paired[1], as_first[1])
+    assert not torch.allclose(paired[1], alone[1])
+
+
 def test_a_flip_folded_into_the_crop_is_the_crop_flipped(pixels) -> None:
     torch.manual_seed(2)
     boxes = A.crop_boxes(5, 16, 16, (0.2, 1.0), (3 / 4, 4 / 3))

@@ -102,3 +102,51 @@ def test_mae_needs_a_vision_transformer_and_show_draws_views(ssl, tmp_path: Path
     assert code == 2 and "mae needs a vision transformer backbone" in err
     code, out, _ = ssl("show", "--task", "simclr", "--n", 2, "--out", tmp_path / "views.png", "data.subset=20")
     assert code == 0 and (tmp_path / "views.png").read_bytes()[:4] == b"\x89PNG" and "6 examples" in out
+
+
+@pytest.mark.parametrize("task", ["moco", "gassl"])
+def test_temporal_positives_train_on_multi_date_geotiffs_and_resume_bit_for_bit(ssl, tmp_path: Path, task: str) -> None:
+    """GASSL's temporal positives: the key's view is another acquisition of the place (generated GeoTIFFs, six
+    places on three dates); the partners are drawn from (seed, epoch, sample), so a resumed run ends as one that
+    never stopped."""
+    from tests.data.geotiffs import multi_date_chips
+
+    data = multi_date_chips(tmp_path / "md", places=6, dates=3)
+    small = [f for f in SMALL[task] if "geo_clusters" not in f] + (["task.geo_clusters=2"] if task == "gassl" else [])
+    args = ["--task", task, "--data", data, "train.batch_size=4", "train.epochs=2", "task.temporal_positives=true"]
+    code, out, err = ssl("pretrain", *args, *small, "--out", tmp_path / "whole")
+    assert code == 0, err
+    assert "temporal positives: 12 of 12 training samples have another acquisition of their place" in out
+    assert ssl("pretrain", *args, *small, "--max-steps", 3, "--out", tmp_path / "parts")[0] == 0
+    assert ssl("pretrain", "--resume", "--out", tmp_path / "parts")[0] == 0
+    a, b = (
+        torch.load(tmp_path / r / "checkpoints" / "last.pt", weights_only=True)["model"] for r in ("whole", "parts")
+    )
+    assert state_equal(a, b)
+    steps = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in steps if r["kind"] == "step")
+
+
+def test_temporal_positives_on_data_without_dates_is_one_line(ssl, tmp_path: Path) -> None:
+    code, _, err = ssl(
+        "pretrain", "--task", "moco", "--data", geotiffs_folder(tmp_path), "--out", tmp_path / "run",
+        "task.temporal_positives=true", *SMALL["moco"],
+    )  # fmt: skip
+    assert code != 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "task 'moco': temporal positives need several dates of one place" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_key_view_comes_from_the_partner_with_temporal_positives() -> None:
+    """MoCo with temporal positives draws its second view from ``meta['partner_images']``, its first from the
+    images; without the partner in meta (e.g. ``ssl show``) both come from the images."""
+    from pretext.moco import MoCo
+    from ssl_toolkit.backbones import create_backbone
+
+    task = MoCo(create_backbone("mnist_net", 3), proj_hidden=16, proj_dim=8, queue_size=8, temporal_positives=True)
+    images, partners = torch.rand(4, 3, 28, 28), torch.rand(4, 3, 28, 28)
+    meta = {"pixel_mean": torch.zeros(1, 3, 1, 1), "pixel_std": torch.ones(1, 3, 1, 1)}
+    paired = task.make_views(images, meta | {"partner_images": partners})
+    alone = task.make_views(images, meta)
+    assert torch.equal(paired[0], alone[0]) and not torch.allclose(paired[1], alone[1])
+    assert torch.equal(paired[1], task.make_views(partners, meta)[1])
