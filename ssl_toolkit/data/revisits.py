@@ -137,12 +137,14 @@ class Revisits:
         """For each sample in ``idx``, one other acquisition of its place (itself when there is none), drawn
         from (seed, epoch, sample) alone."""
         i = idx.numpy().astype(np.int64)
+        if not len(self.values):
+            return idx.clone()
         count = self.counts[i]
         key = (np.uint64(seed % 2**32) << np.uint64(32)) ^ np.uint64(epoch % 2**32)
         with np.errstate(over="ignore"):
             draw = _mix(_mix(i.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)) ^ _mix(key))
         pick = (draw % np.maximum(count, 1).astype(np.uint64)).astype(np.int64)
-        chosen = np.where(count > 0, self.values[np.minimum(self.offsets[i] + pick, max(len(self.values) - 1, 0))], i)
+        chosen = np.where(count > 0, self.values[np.minimum(self.offsets[i] + pick, len(self.values) - 1)], i)
         return torch.from_numpy(chosen)
 
 
