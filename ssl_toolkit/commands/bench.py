@@ -11,14 +11,16 @@ A suite (YAML, read with ``safe_load``)::
       transpose: {}
       gan: {optim.name: adam, optim.lr: 0.0002}
     baselines: [random-init]               # rows probed without pretraining (optional)
+    budgets: [5, 15, 60]                   # optional: every task cell once per budget (train.minutes), for the
+                                           #   accuracy-vs-minutes curve (accuracy_vs_minutes.png)
     probes:                                # label -> probe keys (protocol defaults to the label)
       linear: {}
       knn: {probe.k: 20}
       linear-1pct: {protocol: linear, probe.label_fraction: 0.01}
 
 Every cell's configs are resolved before the first one runs, so a typo fails at once. Cells live in
-``OUT/<dataset>/<task>/seed<seed>/`` (the run folder, its probes under ``probes/<label>/``); a cell that holds
-``cell.json`` is finished and skipped, a pretrain run stopped midway resumes from its checkpoint, so an
+``OUT/<dataset>/<task>/[<budget>min/]seed<seed>/`` (the run folder, its probes under ``probes/<label>/``); a cell
+that holds ``cell.json`` is finished and skipped, a pretrain run stopped midway resumes from its checkpoint, so an
 interrupted bench continues where it stopped. The results (``results.json``, ``results.csv``, ``RESULTS.md``, a
 bar chart) are rewritten from every finished cell after each cell.
 """
@@ -43,7 +45,7 @@ from ssl_toolkit.commands.probe import probe
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.registry import PROBES
 
-SUITE_KEYS = {"name", "seeds", "pretrain", "datasets", "tasks", "baselines", "probes"}
+SUITE_KEYS = {"name", "seeds", "pretrain", "datasets", "tasks", "baselines", "probes", "budgets"}
 BASELINES = ("random-init",)
 
 
@@ -58,6 +60,7 @@ class Suite:
     probes: dict[str, dict[str, Any]]
     path: str = ""
     cells: list[Cell] = field(default_factory=list)
+    budgets: list[float] = field(default_factory=list)  # minutes of pretraining (train.minutes); [] = the configs' own
 
 
 @dataclass
@@ -67,9 +70,11 @@ class Cell:
     seed: int
     config: dict[str, Any] | None  # the resolved pretrain config (None for a baseline)
     data_keys: list[tuple[str, Any]]  # data.* and backbone.* keys of the dataset entry
+    minutes: float | None = None  # the suite's budget for this cell (train.minutes), if it gives budgets
 
     def folder(self, out: Path) -> Path:
-        return out / self.dataset / self.task / f"seed{self.seed}"
+        budget = () if self.minutes is None else (f"{self.minutes:g}min",)
+        return out.joinpath(self.dataset, self.task, *budget, f"seed{self.seed}")
 
     def definition(self, suite: Suite) -> dict[str, Any]:
         """What the cell's results depend on: its pretrain config (a baseline: its data and backbone keys) and
@@ -113,6 +118,11 @@ def load_suite(path: Path) -> Suite:
     baselines = raw.get("baselines") or []
     if not isinstance(baselines, list) or any(b not in BASELINES for b in baselines):
         raise UserError(f"{path}: baselines must be a list from {', '.join(BASELINES)}, got {baselines!r}")
+    budgets = raw.get("budgets") or []
+    if not isinstance(budgets, list) or not all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in budgets
+    ):
+        raise UserError(f"{path}: budgets must be a list of positive minutes, got {budgets!r}")
     suite = Suite(
         name=str(raw.get("name") or path.stem),
         seeds=seeds,
@@ -122,6 +132,7 @@ def load_suite(path: Path) -> Suite:
         baselines=baselines,
         probes=_labelled(raw.get("probes"), f"{path}: probes"),
         path=str(path),
+        budgets=[float(b) for b in budgets],
     )
     for label, keys in suite.probes.items():
         protocol = keys.get("protocol", label)
@@ -143,12 +154,15 @@ def load_suite(path: Path) -> Suite:
         shared = [(k, v) for k, v in data_keys.items() if k.startswith(("data.", "backbone."))]
         for seed in suite.seeds:
             for task, task_keys in suite.tasks.items():
-                keys = {**suite.pretrain, **data_keys, "task.name": task, **task_keys, "train.seed": seed}
-                try:
-                    config = resolve_config({}, list(keys.items()))
-                except UserError as e:
-                    raise UserError(f"{path}: task '{task}' on '{dataset}': {e}") from None
-                suite.cells.append(Cell(dataset, task, seed, config, shared))
+                for minutes in suite.budgets or [None]:
+                    keys = {**suite.pretrain, **data_keys, "task.name": task, **task_keys, "train.seed": seed}
+                    if minutes is not None:
+                        keys["train.minutes"] = minutes
+                    try:
+                        config = resolve_config({}, list(keys.items()))
+                    except UserError as e:
+                        raise UserError(f"{path}: task '{task}' on '{dataset}': {e}") from None
+                    suite.cells.append(Cell(dataset, task, seed, config, shared, minutes))
             suite.cells.extend(Cell(dataset, b, seed, None, shared) for b in suite.baselines)
     return suite
 
@@ -176,7 +190,10 @@ def check_unchanged(cell: Cell, suite: Suite, out: Path) -> None:
     wanted = cfg.flatten(cell.config)
     # keys that only say how a run is carried out do not count, nor keys added to the toolkit after the run
     # was made, when the suite leaves them at their default
-    changed = cfg.changed_keys(cfg.unflatten(saved), cell.config, cfg.RUN_ONLY_KEYS)
+    ignore = set(cfg.RUN_ONLY_KEYS)
+    if cell.config["train"].get("minutes") is not None:
+        ignore.add("train.epochs")  # fitted to train.minutes when the run started, and written into its config
+    changed = cfg.changed_keys(cfg.unflatten(saved), cell.config, ignore)
     if changed:
         raise UserError(
             f"{folder} was run with {changed[0]}={saved.get(changed[0])!r} but the suite now gives "
@@ -192,9 +209,12 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     if not (folder / "definition.json").exists():
         atomic.write_text(folder / "definition.json", json.dumps(cell.definition(suite), indent=2) + "\n")
     if cell.config is not None and not (folder / "backbone.safetensors").exists():
-        config = copy.deepcopy(cell.config)  # pretrain may fill in values
+        resume = (folder / "checkpoints" / "last.pt").exists()
+        # a resumed cell goes on with the config it started with (its epochs fitted to train.minutes, say), which
+        # check_unchanged found to be the suite's
+        config = resolve_config(cfg.load_yaml(folder / "config.yaml"), []) if resume else copy.deepcopy(cell.config)
         config["train"]["device"] = device
-        pretrain(config, folder, resume=(folder / "checkpoints" / "last.pt").exists())
+        pretrain(config, folder, resume=resume)
         pretrain_s = time.time() - t0
     backbone = cell.config["backbone"]["name"] if cell.config else dict(cell.data_keys).get("backbone.name")
     if cell.config is None and backbone is None:
@@ -223,6 +243,8 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
         "task": cell.task,
         "seed": cell.seed,
         "run": str(folder),
+        **({"minutes": cell.minutes} if cell.minutes is not None else {}),
+        **({"epochs": cfg.load_yaml(folder / "config.yaml")["train"]["epochs"]} if cell.config is not None else {}),
         "pretrain_seconds": round(pretrain_s, 2),
         "cell_seconds": round(time.time() - t0, 2),
         "probes": {
@@ -254,7 +276,8 @@ def _run_cells(suite: Suite, out: Path, device: str, progress) -> dict[str, Any]
     machine = hardware(device)
     done = skipped = 0
     for i, cell in enumerate(suite.cells, 1):
-        where = f"[{i}/{len(suite.cells)}] {cell.task} on {cell.dataset}, seed {cell.seed}"
+        budget = f" ({cell.minutes:g} min)" if cell.minutes is not None else ""
+        where = f"[{i}/{len(suite.cells)}] {cell.task}{budget} on {cell.dataset}, seed {cell.seed}"
         if (cell.folder(out) / "cell.json").exists():
             skipped += 1
             progress(f"{where}: finished before, skipped")

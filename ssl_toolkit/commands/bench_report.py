@@ -1,7 +1,8 @@
 """A bench's results as files: ``results.json`` (every cell), ``results.csv`` (one row per cell and probe),
-``RESULTS.md`` (tasks x (dataset, probe), mean ± std over seeds, the best mean of each column in bold) and
-``results.png`` (the same as grouped bars with the std as error bars). Rendering reads only cell records, so a
-results file can be rendered again without running anything."""
+``RESULTS.md`` (tasks x (dataset, probe), mean ± std over seeds, the best mean of each column in bold, and
+whether the best task beats the baseline by more than three seed standard deviations), ``results.png`` (the same
+as grouped bars with the std as error bars) and, for a suite with ``budgets``, ``accuracy_vs_minutes.png``.
+Rendering reads only cell records, so a results file can be rendered again without running anything."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_toolkit import atomic
-from ssl_toolkit.pictures.plots import grouped_bars
+from ssl_toolkit.pictures.plots import accuracy_curves, grouped_bars
 
 
 def hardware(device: str = "auto") -> dict[str, Any]:
@@ -51,13 +52,49 @@ def columns(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return list(seen)
 
 
+def row(record: dict[str, Any]) -> str:
+    """A record's row in the tables: its task, with its budget when the suite gives budgets."""
+    return f"{record['task']} ({record['minutes']:g} min)" if record.get("minutes") is not None else record["task"]
+
+
 def summarise(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[float]]:
-    """(task, dataset, probe) -> accuracies over seeds."""
+    """(row, dataset, probe) -> accuracies over seeds."""
     table: dict[tuple[str, str, str], list[float]] = {}
     for r in sorted(records, key=lambda r: r["seed"]):
         for probe, result in r["probes"].items():
-            table.setdefault((r["task"], r["dataset"], probe), []).append(float(result["accuracy"]))
+            table.setdefault((row(r), r["dataset"], probe), []).append(float(result["accuracy"]))
     return table
+
+
+SIGMAS = 3  # a task "beats" the baseline when its mean is more than this many seed std above the baseline's
+
+
+def margins(records: list[dict[str, Any]], baseline: str = "random-init") -> list[str]:
+    """For each (dataset, probe): the best pretrained row against the baseline, in points and in seed standard
+    deviations (the larger of the two rows' spreads), and whether the margin exceeds ``SIGMAS`` of them; a
+    sentence saying why not where it cannot be told (one seed, no baseline)."""
+    table = summarise(records)
+    rows = list(dict.fromkeys(row(r) for r in records if r["task"] != baseline))
+    lines = []
+    for dataset, probe in columns(records):
+        base = table.get((baseline, dataset, probe))
+        scored = [(mean_std(table[(t, dataset, probe)]), t) for t in rows if (t, dataset, probe) in table]
+        if not scored or base is None:
+            continue
+        ((mean, std), best), (base_mean, base_std) = max(scored), mean_std(base)
+        n = min(len(table[(best, dataset, probe)]), len(base))
+        head = f"- {dataset} {probe}: best {best} {mean:.2f} against {baseline} {base_mean:.2f}"
+        head += f" ({mean - base_mean:+.2f})"
+        spread = max(std, base_std)
+        if n < 2:
+            lines.append(f"{head}; one seed, so no seed spread to compare the margin with")
+        elif spread == 0:
+            lines.append(f"{head}; no spread over {n} seeds")
+        else:
+            sigmas = (mean - base_mean) / spread
+            verdict = "beats it" if sigmas > SIGMAS else f"does not beat it by more than {SIGMAS} std"
+            lines.append(f"{head} = {sigmas:.1f} seed std (the larger of {std:.2f}, {base_std:.2f}; n={n}): {verdict}")
+    return lines
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -68,7 +105,7 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
     """The results table as Markdown: one row per task, one column per (dataset, probe)."""
     table = summarise(records)
     cols = columns(records)
-    tasks = list(dict.fromkeys(r["task"] for r in records))
+    tasks = list(dict.fromkeys(row(r) for r in records))
     best = {}
     for dataset, probe in cols:
         means = [mean_std(table[(t, dataset, probe)])[0] for t in tasks if (t, dataset, probe) in table]
@@ -102,9 +139,13 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
             cells.append(
                 f"**{text}**" if best[(dataset, probe)] is not None and mean == best[(dataset, probe)] else text
             )
-        seconds = [r["pretrain_seconds"] for r in records if r["task"] == task and r["pretrain_seconds"] > 0]
+        seconds = [r["pretrain_seconds"] for r in records if row(r) == task and r["pretrain_seconds"] > 0]
         cells.append(f"{statistics.mean(seconds):.0f}" if seconds else "-")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    against = margins(records)
+    if against:
+        lines += ["", f"Against random-init (a margin counts when it exceeds {SIGMAS} seed standard deviations):", ""]
+        lines += against
     return "\n".join(lines) + "\n"
 
 
@@ -133,11 +174,31 @@ def bar_chart(records: list[dict[str, Any]], title: str) -> bytes:
     """Grouped bars: one group per (dataset, probe), one bar per task, std as error bars."""
     table = summarise(records)
     cols = columns(records)
-    tasks = list(dict.fromkeys(r["task"] for r in records))
+    tasks = list(dict.fromkeys(row(r) for r in records))
     series = {
         task: [mean_std(table[(task, d, p)]) if (task, d, p) in table else None for d, p in cols] for task in tasks
     }
     return grouped_bars([f"{d}\n{p}" for d, p in cols], series, "top-1 accuracy (%)", title)
+
+
+def minutes_chart(records: list[dict[str, Any]], title: str) -> bytes | None:
+    """Accuracy against pretraining minutes: one panel per (dataset, probe), one line per task (mean, std as
+    error bars), baselines as dashed lines; None when the records hold fewer than two budgets."""
+    budgets = sorted({r["minutes"] for r in records if r.get("minutes") is not None})
+    if len(budgets) < 2:
+        return None
+    curves: dict[tuple[str, str], dict[str, list[tuple[float, float, float]]]] = {}
+    levels: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for (label, dataset, probe), values in summarise(records).items():
+        record = next(r for r in records if row(r) == label and r["dataset"] == dataset)
+        mean, std = mean_std(values)
+        if record.get("minutes") is None:
+            levels.setdefault((dataset, probe), {})[label] = (mean, std)
+        else:
+            curves.setdefault((dataset, probe), {}).setdefault(record["task"], []).append(
+                (record["minutes"], mean, std)
+            )
+    return accuracy_curves(curves, levels, "pretraining minutes", "top-1 accuracy (%)", title)
 
 
 def write_results(suite: Any, records: list[dict[str, Any]], out: Path, machine: dict[str, Any]) -> None:
@@ -149,3 +210,6 @@ def write_results(suite: Any, records: list[dict[str, Any]], out: Path, machine:
     atomic.write_text(out / "RESULTS.md", render_markdown(records, title, machine))
     if records:
         atomic.write_bytes(out / "results.png", bar_chart(records, title))
+    curves = minutes_chart(records, title)
+    if curves is not None:
+        atomic.write_bytes(out / "accuracy_vs_minutes.png", curves)

@@ -94,3 +94,36 @@ def grouped_bars(
     ax.legend(fontsize=7, ncols=2)
     fig.tight_layout()
     return figure_png(fig, dpi=100, tight=False)
+
+
+def accuracy_curves(
+    panels: dict[tuple[str, str], dict[str, list[tuple[float, float, float]]]],
+    levels: dict[tuple[str, str], dict[str, tuple[float, float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+) -> bytes:
+    """One panel per key of ``panels`` ((dataset, probe)), one line per series of (x, mean, std) points with the
+    std as error bars, and ``levels`` (e.g. baselines) as dashed horizontal lines (PNG bytes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(dict.fromkeys([*panels, *levels]))
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys, strict=True):
+        for name, points in panels.get(key, {}).items():
+            xs, means, stds = zip(*sorted(points), strict=True)
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=name)
+        for name, (mean, _) in levels.get(key, {}).items():
+            ax.axhline(mean, linestyle="--", color="grey", linewidth=1)
+            ax.annotate(name, (0.01, mean), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{key[0]} {key[1]}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return figure_png(fig, dpi=100, tight=False)

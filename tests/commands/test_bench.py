@@ -10,7 +10,7 @@ import pytest
 
 import ssl_toolkit.commands.bench as bench_command
 from ssl_toolkit.commands.bench import bench, load_suite
-from ssl_toolkit.commands.bench_report import render_csv, render_markdown
+from ssl_toolkit.commands.bench_report import margins, render_csv, render_markdown
 from ssl_toolkit.errors import UserError
 
 TINY_SUITE = """
@@ -134,6 +134,48 @@ def test_the_table_is_rendered_from_a_fixed_results_file(tmp_path: Path) -> None
     assert render_csv(FIXED_RESULTS).splitlines()[1] == "d,a,1,lin,90.0,,10.0,r"
 
 
+def test_the_table_says_whether_the_best_task_beats_random_init_by_three_seed_std() -> None:
+    def cell(task: str, seed: int, lin: float, knn: float) -> dict:
+        probes = {"lin": {"accuracy": lin}, "knn": {"accuracy": knn}}
+        return {"dataset": "d", "task": task, "seed": seed, "run": "r", "pretrain_seconds": 1.0, "probes": probes}
+
+    records = [cell("random-init", 1, 80.0, 70.0), cell("random-init", 2, 82.0, 72.0)]
+    records += [cell("a", 1, 90.0, 71.0), cell("a", 2, 92.0, 74.0), cell("b", 1, 85.0, 60.0), cell("b", 2, 85.0, 60.0)]
+    lines = margins(records)
+    # lin: a 91 against 81, spreads 1.41 and 1.41: 7.1 std; knn: a 72.5 against 71, spreads 2.12 and 1.41: 0.7 std
+    assert lines[0] == (
+        "- d lin: best a 91.00 against random-init 81.00 (+10.00) = 7.1 seed std (the larger of 1.41, 1.41; n=2): "
+        "beats it"
+    )
+    assert lines[1].startswith("- d knn: best a 72.50 against random-init 71.00 (+1.50) = 0.7 seed std")
+    assert lines[1].endswith("does not beat it by more than 3 std")
+    one_seed = margins([r for r in records if r["seed"] == 1])
+    assert one_seed[0].endswith("one seed, so no seed spread to compare the margin with")
+    assert "Against random-init" in render_markdown(records, "t")
+
+
+def test_a_suite_with_budgets_runs_each_task_per_budget_and_draws_accuracy_against_minutes(tmp_path: Path) -> None:
+    suite = tmp_path / "budgets.yaml"
+    suite.write_text(
+        "name: budgets\nseeds: [1]\npretrain: {train.batch_size: 32, train.max_steps: 2}\n"
+        "datasets: {mnist: {data.subset: 120, backbone.name: mnist_net}}\ntasks: {transpose: {}}\n"
+        "baselines: [random-init]\nbudgets: [0.01, 0.02]\nprobes: {knn: {probe.k: 5}}\n"
+    )
+    out = tmp_path / "bench"
+    assert bench(suite, out, "cpu", progress=lambda line: None)["cells"] == 3
+    for minutes in ("0.01", "0.02"):
+        record = json.loads((out / "mnist" / "transpose" / f"{minutes}min" / "seed1" / "cell.json").read_text())
+        assert record["minutes"] == float(minutes) and record["epochs"] >= 1
+    table = (out / "RESULTS.md").read_text()
+    assert "| transpose (0.01 min) |" in table and "| transpose (0.02 min) |" in table
+    assert (out / "accuracy_vs_minutes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the epochs a budget was fitted to are the run's own, not a change of the suite: a second bench skips all
+    assert bench(suite, out, "cpu", progress=lambda line: None)["skipped"] == 3
+    suite.write_text(suite.read_text().replace("budgets: [0.01, 0.02]", "budgets: [fast]"))
+    with pytest.raises(UserError, match="budgets must be a list of positive minutes"):
+        load_suite(suite)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -160,6 +202,25 @@ def test_suite_mistakes_fail_before_any_cell_runs(tmp_path: Path, text: str, mes
 def test_the_shipped_suites_resolve(name: str) -> None:
     suite = load_suite(Path(__file__).parents[2] / "configs" / "bench" / f"{name}.yaml")
     assert suite.cells and {c.task for c in suite.cells} >= {"rotation", "jigsaw", "gan", "vae", "random-init"}
+
+
+LEARNERS = {"simclr", "moco", "gassl", "byol", "barlow_twins", "vicreg", "dino", "mae"}
+
+
+@pytest.mark.parametrize(
+    ("name", "tasks"),
+    [
+        ("eurosat-learners", LEARNERS | {"geolocation", "random-init"}),
+        ("eurosat-gassl", {"moco", "gassl", "geolocation", "random-init"}),
+        ("eurosat-budget", LEARNERS | {"rotation", "context", "jigsaw", "damaged_jigsaw", "geolocation"}),
+    ],
+)
+def test_the_eurosat_learner_and_budget_suites_resolve(name: str, tasks: set[str]) -> None:
+    suite = load_suite(Path(__file__).parents[2] / "configs" / "bench" / f"{name}.yaml")
+    assert {c.task for c in suite.cells} >= tasks
+    if name == "eurosat-budget":  # every task once per budget, seed and split; the baseline once per seed and split
+        assert len(suite.cells) == 13 * 3 * 3 * 2 + 3 * 2
+        assert {c.config["train"]["minutes"] for c in suite.cells if c.config} == {5.0, 15.0, 60.0}
 
 
 def test_a_changed_probe_or_baseline_is_refused_and_the_suite_record_kept(tmp_path: Path) -> None:
