@@ -229,13 +229,14 @@ def fit_to_minutes(
     world: distributed.World,
     device: torch.device,
 ) -> TrainSettings:
-    """``train.minutes``: the epochs that fit that much training at the speed of a few timed steps (at least
-    one), written into the config, so the schedule ends in time and config.yaml says what was run."""
+    """``train.minutes``: the whole number of epochs nearest to that much training at the speed of a few timed
+    steps (at least one), written into the config, so the schedule ends near the budget and config.yaml says what
+    was run. (Rounded, not cut: a budget of 1.9 epochs gets 2, not 1.)"""
     if world.distributed:
         raise UserError("train.minutes needs one process (the ranks would time their steps apart); set train.epochs")
     step = seconds_per_step(task, data, settings, device)
     per_epoch = batches_per_epoch(len(data.train), settings.batch_size)
-    epochs = max(1, int(settings.minutes * 60 / (step * per_epoch)))
+    epochs = max(1, round(settings.minutes * 60 / (step * per_epoch)))
     config["train"]["epochs"] = epochs
     print(
         f"train.minutes={settings.minutes:g}: {step:.3f} s a step, {per_epoch} steps an epoch -> "
