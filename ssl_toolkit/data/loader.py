@@ -68,13 +68,16 @@ class _EpochBatches:
 
 
 class BatchReader:
-    """(images in their stored dtype, meta) on the CPU for each index batch of ``split``; meta as
-    ``Split.batch_meta``. With ``revisits`` (temporal positives), meta also holds ``partner_images``: for each
-    sample, another acquisition of its place, drawn for (``seed``, epoch, sample) by ``Revisits.partners``.
+    """(images in their stored dtype, meta) for each index batch of ``split`` (on the CPU, or on the GPU where
+    the images are kept there); meta as ``Split.batch_meta``. With ``revisits`` (temporal positives), meta also
+    holds ``partner_images``: for each sample, another acquisition of its place, drawn for (``seed``, epoch,
+    sample) by ``Revisits.partners``.
 
-    In-memory splits are sliced directly. Splits read from files go through one DataLoader kept for the
-    reader's life: ``num_workers`` worker processes that stay up between epochs (no re-spawn, no re-opened
-    files), each with ``prefetch`` batches in flight, and pinned batches for non-blocking copies to a GPU."""
+    In-memory splits are sliced directly; with ``device`` a GPU where they fit (``RESIDENT_SHARE`` of its free
+    memory), their stored pixels are copied there once and batches are sliced on the GPU (no copy per step).
+    Splits read from files go through one DataLoader kept for the reader's life: ``num_workers`` worker
+    processes that stay up between epochs (no re-spawn, no re-opened files), each with ``prefetch`` batches in
+    flight, and pinned batches for non-blocking copies to a GPU."""
 
     def __init__(
         self,
@@ -84,9 +87,14 @@ class BatchReader:
         prefetch: int = 4,
         revisits: Revisits | None = None,
         seed: int = 0,
+        device: torch.device | None = None,
     ) -> None:
         self.split, self.pin_memory = split, pin_memory
         self.revisits, self.seed = revisits, seed
+        self.resident = None  # the in-memory images on the training device, when they are kept there
+        if isinstance(split, TensorImages) and device is not None and keep_on_device(split.images, device):
+            self.resident = split.images.to(device)
+            self.pin_memory = False
         self.sampler = _EpochBatches()
         self.loader = None
         if not isinstance(split, TensorImages):
@@ -109,7 +117,9 @@ class BatchReader:
         split = self.split
         pairs = [self.revisits.partners(b, self.seed, epoch) for b in batches] if self.revisits else None
         reads = [torch.cat([b, pairs[i]]) for i, b in enumerate(batches)] if pairs else list(batches)
-        if self.loader is None:
+        if self.resident is not None:
+            stored = (self.resident[idx.to(self.resident.device)] for idx in reads)
+        elif self.loader is None:
             stored = (split.images[idx] for idx in reads)  # type: ignore[attr-defined]
         else:
             self.sampler.batches = [b.tolist() for b in reads]
@@ -121,6 +131,18 @@ class BatchReader:
             if pairs:
                 images, meta["partner_images"] = images[: len(idx)], images[len(idx) :]
             yield images, meta
+
+
+RESIDENT_SHARE = 0.25  # in-memory images stay on a GPU when they take at most this share of its free memory
+
+
+def keep_on_device(images: torch.Tensor, device: torch.device) -> bool:
+    """Whether to keep in-memory images on ``device``: a GPU with room for them (``RESIDENT_SHARE`` of its free
+    memory); never the CPU, where they already are."""
+    if device.type != "cuda":
+        return False
+    free = torch.cuda.mem_get_info(device)[0]
+    return images.numel() * images.element_size() <= RESIDENT_SHARE * free
 
 
 def iterate(

@@ -64,7 +64,7 @@ def train(
     log.start(state.step, plan.end, show_progress)
     pin = device.type == "cuda"
     workers = auto_workers(device, world.size) if settings.num_workers < 0 else settings.num_workers
-    read = BatchReader(data.train, workers, pin, revisits=task.revisits, seed=settings.seed)  # kept across epochs
+    read = BatchReader(data.train, workers, pin, revisits=task.revisits, seed=settings.seed, device=device)
     pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     task.train()

@@ -1,4 +1,5 @@
-"""The batch reader: file-backed splits through one DataLoader whose workers stay up between epochs."""
+"""The batch reader: file-backed splits through one DataLoader whose workers stay up between epochs; in-memory
+splits kept on the training device."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from safetensors.torch import load_file
 
 from ssl_toolkit.data import DataOptions, epoch_order, load_data
 from ssl_toolkit.data.loader import BatchReader, auto_workers
-from ssl_toolkit.data.splits import LazyImages
+from ssl_toolkit.data.splits import LazyImages, TensorImages
 from tests.data.geotiffs import two_class_chips
 from tests.tiny import state_equal
 
@@ -50,3 +51,23 @@ def test_auto_workers_leave_the_training_loop_a_core() -> None:
         assert 0 <= gpu <= 8 and 0 <= cpu <= 4
         assert processes * (gpu + 1) <= max(cores, processes)  # workers and loops fit on the cores
     assert auto_workers(torch.device("cpu"), 1) == 0 if cores < 4 else auto_workers(torch.device("cpu"), 1) >= 1
+
+
+def test_images_kept_on_the_device_give_the_batches_of_the_host_copy(monkeypatch) -> None:
+    """In-memory images stay on a GPU where they fit (sliced there, no copy per step); the batches, and the
+    partners of temporal positives, are those of the host copy. The policy is forced here to run on a CPU."""
+    import ssl_toolkit.data.loader as loader
+    from ssl_toolkit.data.revisits import Revisits
+
+    assert not loader.keep_on_device(torch.zeros(4, dtype=torch.uint8), torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    split = TensorImages(torch.randint(0, 255, (10, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(10))
+    revisits = Revisits(torch.arange(10) // 2, torch.arange(10, dtype=torch.float64))
+    batches = epoch_order(10, 4, seed=1, epoch=0)
+    host = list(loader.BatchReader(split, revisits=revisits, seed=2)(batches, epoch=3))
+    monkeypatch.setattr(loader, "keep_on_device", lambda images, device: True)
+    reader = loader.BatchReader(split, revisits=revisits, seed=2, device=torch.device("cpu"))
+    assert reader.resident is not None
+    for (a, meta_a), (b, meta_b) in zip(host, reader(batches, epoch=3), strict=True):
+        assert torch.equal(a, b) and torch.equal(meta_a["partner_images"], meta_b["partner_images"])
+        assert torch.equal(meta_a["label"], meta_b["label"])
