@@ -1,7 +1,8 @@
 """``ssl data index`` and ``ssl data map``: what a dataset holds and where its tiles lie.
 
 ``index`` opens a dataset as training would (every file checked), writes one CSV row per tile (path, window,
-CRS, bounds in that CRS, WGS84 lat/lon of the centre, label, band count) and prints a summary; bad files are
+CRS, bounds in that CRS, WGS84 lat/lon of the centre, label, band count, acquisition date and place where the
+data says them) and prints a summary (with the places taken on several dates: temporal positives); bad files are
 listed, never fatal, since finding them is the point. ``map`` draws the tiles on a lon/lat scatter coloured by
 label, by k-means cluster on the sphere (as the geolocation task makes them), or by train/test side of the
 split (``data.split=geographic`` shows the held-out regions), from a dataset or an index CSV.
@@ -39,6 +40,8 @@ COLUMNS = [
     "lon",
     "label",
     "bands",
+    "time",
+    "place",
 ]
 
 
@@ -70,8 +73,20 @@ def index_rows(
         else:
             row.update(col=0, row=0, width=catalog.img_size, height=catalog.img_size, crs="")
             row.update(left="", bottom="", right="", top="")
+        time = float(samples.times[i]) if samples.times is not None else math.nan
+        row["time"] = iso_date(time)
+        row["place"] = int(samples.places[i]) if samples.places is not None and samples.places[i] >= 0 else ""
         rows.append(row)
     return rows, bad.skipped
+
+
+def iso_date(days: float) -> str:
+    """Days since 1970-01-01 UTC as an ISO date-time ('' for NaN)."""
+    if math.isnan(days):
+        return ""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(days * 86_400, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def split_rows(name: str, options: DataOptions) -> list[dict]:
@@ -114,6 +129,17 @@ def summary(rows: list[dict], bad: list[tuple[str, str]], empty: int = 0) -> str
             f"labels: {len(labels)}"
             + (f" ({', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''})" if labels else "")
         )
+        dated = sorted(r["time"] for r in rows if r.get("time"))
+        if dated:
+            dates_of: dict[str, set[str]] = {}
+            for r in rows:
+                if r.get("time") and r.get("place") != "":
+                    dates_of.setdefault(str(r["place"]), set()).add(r["time"])
+            revisited = sum(len(d) > 1 for d in dates_of.values())
+            lines.append(
+                f"dates: {len(dated)} dated tiles, {dated[0][:10]} to {dated[-1][:10]}; {revisited} of "
+                f"{len(dates_of)} places taken on two or more dates (task.temporal_positives)"
+            )
     if empty:
         lines.append(f"windows left out for too few valid pixels (data.min_valid_fraction): {empty}")
     lines.append(f"bad files: {len(bad)}")

@@ -19,6 +19,16 @@ def chips_with_a_corrupt_one(root: Path) -> Path:
     return root
 
 
+def test_data_index_shows_dates_and_the_places_taken_on_several(ssl, tmp_path: Path) -> None:
+    root = geotiffs.multi_date_chips(tmp_path / "md", places=4, dates=3)
+    code, out, err = ssl("data", "index", root, "--out", tmp_path / "index.csv")
+    assert code == 0, err
+    assert "dates: 12 dated tiles, 2021-06-05 to 2021-08-05; 4 of 4 places taken on two or more dates" in out
+    rows = list(csv.DictReader((tmp_path / "index.csv").open()))
+    assert {r["time"][:10] for r in rows} == {"2021-06-05", "2021-07-05", "2021-08-05"}
+    assert len({r["place"] for r in rows}) == 4
+
+
 def test_data_index_lists_tiles_and_bad_files(ssl, tmp_path: Path) -> None:
     root = chips_with_a_corrupt_one(tmp_path / "chips")
     code, out, err = ssl("data", "index", root, "--out", tmp_path / "index.csv")
