@@ -23,7 +23,7 @@ back to the normalised images tasks receive.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -248,21 +248,8 @@ class Views:
     def spec(self, size: int, **changes: object) -> ViewSpec:
         """The ViewSpec of one view of ``size`` px (``changes`` override fields, e.g. an asymmetric second view)."""
         blur = self.blur if self.blur is not None else (0.5 if size > 64 else 0.0)
-        spec = ViewSpec(
-            size=size,
-            scale=(self.scale_min, 1.0),
-            hflip=self.hflip,
-            vflip=self.vflip,
-            rot90=self.rot90,
-            jitter=self.jitter,
-            brightness=self.brightness,
-            contrast=self.contrast,
-            saturation=self.saturation,
-            hue=min(self.hue, 0.5),
-            grayscale=self.grayscale,
-            blur=blur,
-            solarize=self.solarize,
-        )
+        same = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("scale_min", "hue", "blur")}
+        spec = ViewSpec(size=size, scale=(self.scale_min, 1.0), hue=min(self.hue, 0.5), blur=blur, **same)
         return replace(spec, **changes)
 
     def check(self) -> None:
@@ -278,7 +265,8 @@ class Views:
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """How one kind of view is drawn; probabilities per image. The defaults are SimCLR's (Chen et al. 2020)."""
+    """How one kind of view is drawn; probabilities per image. Learners build theirs with ``Views.spec`` (whose
+    defaults are SimCLR's); these defaults are a milder jitter for specs written by hand."""
 
     size: int
     scale: tuple[float, float] = (0.08, 1.0)

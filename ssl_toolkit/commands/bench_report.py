@@ -189,8 +189,9 @@ def minutes_chart(records: list[dict[str, Any]], title: str) -> bytes | None:
         return None
     curves: dict[tuple[str, str], dict[str, list[tuple[float, float, float]]]] = {}
     levels: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    record_of = {(row(r), r["dataset"]): r for r in records}
     for (label, dataset, probe), values in summarise(records).items():
-        record = next(r for r in records if row(r) == label and r["dataset"] == dataset)
+        record = record_of[(label, dataset)]
         mean, std = mean_std(values)
         if record.get("minutes") is None:
             levels.setdefault((dataset, probe), {})[label] = (mean, std)

@@ -73,9 +73,17 @@ def place_ids(keys: list[object]) -> torch.Tensor:
 
 
 def coordinate_places(coords: torch.Tensor) -> torch.Tensor:
-    """Places from repeated coordinates (lat/lon rounded to 1e-6 degrees; NaN: no place)."""
+    """Places from repeated coordinates (lat/lon rounded to 1e-6 degrees; NaN: no place), numbered in order of
+    first appearance as ``place_ids`` numbers them."""
     rounded = np.round(coords.numpy() * 1e6)
-    return place_ids([None if np.isnan(row).any() else (int(row[0]), int(row[1])) for row in rounded])
+    located = ~np.isnan(rounded).any(axis=1)
+    ids = np.full(len(rounded), -1, dtype=np.int64)
+    if located.any():
+        _, first, inverse = np.unique(rounded[located], axis=0, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        ids[located] = rank[inverse.reshape(-1)]
+    return torch.from_numpy(ids)
 
 
 def window_places(tiles: list) -> torch.Tensor:
@@ -98,29 +106,26 @@ def _mix(x: np.ndarray) -> np.ndarray:
 class Revisits:
     """For every sample of a split, the other samples of its place taken at another time.
 
-    ``places`` (N,) int64 (-1: unknown), ``times`` (N,) float64 days (NaN: unknown). ``pairs`` counts the samples
-    that have at least one other acquisition.
+    ``places`` (N,) int64 (-1: unknown), ``times`` (N,) float64 days (NaN: unknown). The dated samples are held
+    sorted by (place, time): a sample's candidates are its place's run of positions less its own date's run, so
+    nothing is listed per sample. ``pairs`` counts the samples that have at least one other acquisition.
     """
 
     def __init__(self, places: torch.Tensor, times: torch.Tensor) -> None:
         places, times = places.numpy(), times.numpy()
-        n = len(places)
-        known = (places >= 0) & np.isfinite(times)
-        order = np.lexsort((np.arange(n), places))  # by place, then by sample
-        candidates: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * n
-        starts = np.flatnonzero(np.r_[True, places[order][1:] != places[order][:-1]]) if n else np.empty(0, int)
-        for begin, end in zip(starts, np.r_[starts[1:], n], strict=True):
-            group = order[begin:end]
-            group = group[known[group]]
-            if len(group) < 2:
-                continue
-            for i in group:
-                candidates[i] = group[times[group] != times[i]]
-        self.counts = np.array([len(c) for c in candidates], dtype=np.int64)
-        self.offsets = np.r_[0, np.cumsum(self.counts)].astype(np.int64)
-        self.values = np.concatenate(candidates) if n else np.empty(0, dtype=np.int64)
+        known = np.flatnonzero((places >= 0) & np.isfinite(times))
+        self.order = known[np.lexsort((known, times[known], places[known]))]  # by place, then time, then sample
+        p, t, m = places[self.order], times[self.order], len(self.order)
+        new_place = np.r_[True, p[1:] != p[:-1]] if m else np.empty(0, dtype=bool)
+        new_date = new_place | np.r_[True, t[1:] != t[:-1]] if m else new_place
+        self.place_start, self.place_size = _runs(new_place)
+        self.date_start, self.date_size = _runs(new_date)
+        self.position = np.full(len(places), -1, dtype=np.int64)
+        self.position[self.order] = np.arange(m)
+        self.counts = np.zeros(len(places), dtype=np.int64)
+        self.counts[self.order] = self.place_size - self.date_size
         self.pairs = int((self.counts > 0).sum())
-        self.places = int(len(np.unique(places[known]))) if known.any() else 0
+        self.places = int(new_place.sum())
 
     def __len__(self) -> int:
         return len(self.counts)
@@ -137,15 +142,27 @@ class Revisits:
         """For each sample in ``idx``, one other acquisition of its place (itself when there is none), drawn
         from (seed, epoch, sample) alone."""
         i = idx.numpy().astype(np.int64)
-        if not len(self.values):
+        if not self.pairs:
             return idx.clone()
         count = self.counts[i]
         key = (np.uint64(seed % 2**32) << np.uint64(32)) ^ np.uint64(epoch % 2**32)
         with np.errstate(over="ignore"):
             draw = _mix(_mix(i.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)) ^ _mix(key))
         pick = (draw % np.maximum(count, 1).astype(np.uint64)).astype(np.int64)
-        chosen = np.where(count > 0, self.values[np.minimum(self.offsets[i] + pick, len(self.values) - 1)], i)
+        pos = np.maximum(self.position[i], 0)
+        at = self.place_start[pos] + pick  # the pick-th position of the place, stepping over the sample's own date
+        at = np.where(at >= self.date_start[pos], at + self.date_size[pos], at)
+        chosen = np.where(count > 0, self.order[np.minimum(at, len(self.order) - 1)], i)
         return torch.from_numpy(chosen)
+
+
+def _runs(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each position of a sorted sequence whose runs begin where ``starts`` is True: its run's first position
+    and length."""
+    first = np.flatnonzero(starts)
+    run = np.cumsum(starts) - 1
+    lengths = np.diff(np.r_[first, len(starts)])
+    return first[run], lengths[run]
 
 
 def revisits_of(split, where: str) -> Revisits:
