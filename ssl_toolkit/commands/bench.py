@@ -238,11 +238,15 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
                 device_name=device,
             )
         probes[label] = json.loads((target / "probe.json").read_text())
+    pretext = last_epoch_accuracy(folder / "metrics.jsonl") if cell.config is not None else None
+    holdout = (cell.config or {}).get("data", {}).get("holdout") or dict(cell.data_keys).get("data.holdout", "test")
     record = {
         "dataset": cell.dataset,
         "task": cell.task,
         "seed": cell.seed,
         "run": str(folder),
+        "holdout": holdout,
+        **({"pretext_accuracy": pretext} if pretext is not None else {}),
         **({"minutes": cell.minutes} if cell.minutes is not None else {}),
         **({"epochs": cfg.load_yaml(folder / "config.yaml")["train"]["epochs"]} if cell.config is not None else {}),
         "pretrain_seconds": round(pretrain_s, 2),
@@ -253,6 +257,21 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
     }
     atomic.write_text(folder / "cell.json", json.dumps(record, indent=2) + "\n")
     return record
+
+
+def last_epoch_accuracy(metrics: Path) -> float | None:
+    """The pretext task's training accuracy (%) at the end of a run: over its last epoch (the last ``epoch``
+    record; the last ``step`` record when train.max_steps stopped it inside the first epoch), or None for a learner
+    that logs no accuracy. It says whether a puzzle was learned at the end of the budget."""
+    if not metrics.exists():
+        return None
+    last: dict[str, float] = {}
+    for line in metrics.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if record.get("kind") in ("epoch", "step") and record.get("acc") is not None:
+            last[record["kind"]] = float(record["acc"])
+    acc = last.get("epoch", last.get("step"))
+    return None if acc is None else round(100.0 * acc, 2)
 
 
 def _print_now(line: str) -> None:

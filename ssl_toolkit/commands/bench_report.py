@@ -119,12 +119,21 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
             "",
         ]
     seeds = sorted({r["seed"] for r in records})
+    held_out = sorted({r.get("holdout", "test") for r in records})
+    where = {
+        "test": "the test split",
+        "validation": "the validation split (carved from the training split; the test split unseen)",
+    }
+    pretext = any(r.get("pretext_accuracy") is not None for r in records)
     lines += [
-        f"Top-1 accuracy (%) on the test split, mean ± std over seeds {', '.join(map(str, seeds))} "
-        "(n = seeds measured); best mean per column in bold.",
+        f"Top-1 accuracy (%) on {' and '.join(where.get(h, h) for h in held_out)}, mean ± std over seeds "
+        f"{', '.join(map(str, seeds))} (n = seeds measured); best mean per column in bold."
+        + (" Pretext acc: the pretext task's training accuracy (%) over the last epoch, mean over seeds." if pretext
+           else ""),
         "",
-        "| task | " + " | ".join(f"{d} {p}" for d, p in cols) + " | pretrain s/cell |",
-        "|---|" + "---|" * len(cols) + "---|",
+        "| task | " + " | ".join(f"{d} {p}" for d, p in cols) + (" | pretext acc" if pretext else "")
+        + " | pretrain s/cell |",
+        "|---|" + "---|" * len(cols) + ("---|" if pretext else "") + "---|",
     ]
     for task in tasks:
         cells = []
@@ -139,6 +148,9 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
             cells.append(
                 f"**{text}**" if best[(dataset, probe)] is not None and mean == best[(dataset, probe)] else text
             )
+        if pretext:
+            accs = [r["pretext_accuracy"] for r in records if row(r) == task and r.get("pretext_accuracy") is not None]
+            cells.append(f"{statistics.mean(accs):.1f}" if accs else "-")
         seconds = [r["pretrain_seconds"] for r in records if row(r) == task and r["pretrain_seconds"] > 0]
         cells.append(f"{statistics.mean(seconds):.0f}" if seconds else "-")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
@@ -152,7 +164,10 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
 def render_csv(records: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["dataset", "task", "seed", "probe", "accuracy", "probe_seconds", "pretrain_seconds", "run"])
+    writer.writerow(
+        ["dataset", "task", "seed", "probe", "accuracy", "probe_seconds", "pretrain_seconds", "pretext_accuracy",
+         "holdout", "run"]
+    )
     for r in records:
         for probe, result in r["probes"].items():
             writer.writerow(
@@ -164,6 +179,8 @@ def render_csv(records: list[dict[str, Any]]) -> str:
                     result["accuracy"],
                     result.get("wall_seconds"),
                     r["pretrain_seconds"],
+                    r.get("pretext_accuracy"),
+                    r.get("holdout", "test"),
                     r["run"],
                 ]
             )

@@ -68,6 +68,11 @@ def test_an_interrupted_bench_resumes_without_redoing_finished_cells(tmp_path: P
     results = json.loads((out / "results.json").read_text())
     assert [c["task"] for c in results["cells"]] == ["transpose", "rotation", "random-init"]
     assert all(set(c["probes"]) == {"knn", "linear-10pct"} for c in results["cells"])
+    assert [c["holdout"] for c in results["cells"]] == ["test"] * 3
+    records = [json.loads(x) for x in (first / "metrics.jsonl").read_text().splitlines()]
+    last_step = [r for r in records if r["kind"] == "step"][-1]  # two steps: the first epoch did not finish
+    assert results["cells"][0]["pretext_accuracy"] == round(100 * last_step["acc"], 2)
+    assert "pretext_accuracy" not in results["cells"][2]  # random-init was not pretrained
     assert "| random-init |" in (out / "RESULTS.md").read_text()
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 3 * 2
@@ -131,7 +136,23 @@ def test_the_table_is_rendered_from_a_fixed_results_file(tmp_path: Path) -> None
         "| b | **95.50 (n=1)** | **50.00 (n=1)** | 5 |",
     ]
     assert table.startswith("# Bench: fixed")
-    assert render_csv(FIXED_RESULTS).splitlines()[1] == "d,a,1,lin,90.0,,10.0,r"
+    assert render_csv(FIXED_RESULTS).splitlines()[1] == "d,a,1,lin,90.0,,10.0,,test,r"
+    assert "on the test split" in table
+
+
+def test_the_table_shows_the_pretext_accuracy_and_names_a_validation_split() -> None:
+    cells = [
+        {**FIXED_RESULTS[0], "holdout": "validation", "pretext_accuracy": 40.0},
+        {**FIXED_RESULTS[1], "holdout": "validation", "pretext_accuracy": 50.0},
+        {**FIXED_RESULTS[2], "holdout": "validation"},
+    ]
+    table = render_markdown(cells, "Bench: validation")
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert rows[0] == "| task | d lin | pretext acc | pretrain s/cell |"
+    assert rows[2] == "| a | 91.00 ± 1.41 (n=2) | 45.0 | 15 |"  # the mean over seeds
+    assert rows[3] == "| b | **95.50 (n=1)** | - | 5 |"
+    assert "on the validation split (carved from the training split; the test split unseen)" in table
+    assert render_csv(cells).splitlines()[1] == "d,a,1,lin,90.0,,10.0,40.0,validation,r"
 
 
 def test_the_table_says_whether_the_best_task_beats_random_init_by_three_seed_std() -> None:
