@@ -128,10 +128,15 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
     lines += [
         f"Top-1 accuracy (%) on {' and '.join(where.get(h, h) for h in held_out)}, mean ± std over seeds "
         f"{', '.join(map(str, seeds))} (n = seeds measured); best mean per column in bold."
-        + (" Pretext acc: the pretext task's training accuracy (%) over the last epoch, mean over seeds." if pretext
-           else ""),
+        + (
+            " Pretext acc: the pretext task's training accuracy (%) over the last epoch, mean over seeds."
+            if pretext
+            else ""
+        ),
         "",
-        "| task | " + " | ".join(f"{d} {p}" for d, p in cols) + (" | pretext acc" if pretext else "")
+        "| task | "
+        + " | ".join(f"{d} {p}" for d, p in cols)
+        + (" | pretext acc" if pretext else "")
         + " | pretrain s/cell |",
         "|---|" + "---|" * len(cols) + ("---|" if pretext else "") + "---|",
     ]
@@ -165,8 +170,18 @@ def render_csv(records: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["dataset", "task", "seed", "probe", "accuracy", "probe_seconds", "pretrain_seconds", "pretext_accuracy",
-         "holdout", "run"]
+        [
+            "dataset",
+            "task",
+            "seed",
+            "probe",
+            "accuracy",
+            "probe_seconds",
+            "pretrain_seconds",
+            "pretext_accuracy",
+            "holdout",
+            "run",
+        ]
     )
     for r in records:
         for probe, result in r["probes"].items():

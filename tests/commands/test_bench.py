@@ -225,6 +225,7 @@ def test_the_shipped_suites_resolve(name: str) -> None:
     assert suite.cells and {c.task for c in suite.cells} >= {"rotation", "jigsaw", "gan", "vae", "random-init"}
 
 
+PATCH_SCREEN = {f"{t}-{s}" for t in ("context", "jigsaw") for s in ("default", "medium-w0.5", "small-w0.5")}
 LEARNERS = {"simclr", "moco", "gassl", "byol", "barlow_twins", "vicreg", "dino", "mae"}
 
 
@@ -234,6 +235,8 @@ LEARNERS = {"simclr", "moco", "gassl", "byol", "barlow_twins", "vicreg", "dino",
         ("eurosat-learners", LEARNERS | {"geolocation", "random-init"}),
         ("eurosat-gassl", {"moco", "gassl", "geolocation", "random-init"}),
         ("eurosat-budget", LEARNERS | {"rotation", "context", "jigsaw", "damaged_jigsaw", "geolocation"}),
+        ("eurosat-top-3seeds", {"geolocation", "vicreg", "random-init"}),
+        ("eurosat-patch-screen", PATCH_SCREEN),
     ],
 )
 def test_the_eurosat_learner_and_budget_suites_resolve(name: str, tasks: set[str]) -> None:
@@ -242,6 +245,8 @@ def test_the_eurosat_learner_and_budget_suites_resolve(name: str, tasks: set[str
     if name == "eurosat-budget":  # every task once per budget, seed and split; the baseline once per seed and split
         assert len(suite.cells) == 13 * 3 * 3 * 2 + 3 * 2
         assert {c.config["train"]["minutes"] for c in suite.cells if c.config} == {5.0, 15.0, 60.0}
+    if name == "eurosat-patch-screen":  # recipes are chosen on a validation split, never on the test split
+        assert {c.config["data"]["holdout"] for c in suite.cells} == {"validation"}
 
 
 def test_a_changed_probe_or_baseline_is_refused_and_the_suite_record_kept(tmp_path: Path) -> None:
