@@ -63,9 +63,8 @@ def jigsaw_oracle(images: torch.Tensor, tile_fraction: float, num_permutations: 
     below = edge_gap(tiles.unsqueeze(2), tiles.unsqueeze(1), 1, 0)
     perms = task.permutations  # perms[p, i]: the cell whose tile sits at shuffled position i
     where = torch.argsort(perms, dim=1)  # where[p, k]: the shuffled position holding cell k's tile
-    cells = torch.arange(GRID * GRID)
-    pairs_h = [(k, k + 1) for k in cells.tolist() if k % GRID < GRID - 1]
-    pairs_v = [(k, k + GRID) for k in cells.tolist() if k < GRID * (GRID - 1)]
+    pairs_h = [(k, k + 1) for k in range(GRID * GRID) if k % GRID < GRID - 1]
+    pairs_v = [(k, k + GRID) for k in range(GRID * GRID - GRID)]
     b = torch.arange(tiles.shape[0]).view(-1, 1)
     cost = torch.zeros(tiles.shape[0], len(perms))
     for grid_cost, pairs in ((right, pairs_h), (below, pairs_v)):

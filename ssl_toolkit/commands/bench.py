@@ -42,6 +42,7 @@ from ssl_toolkit.build import resolve_config, resolve_probe_config
 from ssl_toolkit.commands.bench_report import hardware, write_results
 from ssl_toolkit.commands.pretrain import pretrain
 from ssl_toolkit.commands.probe import probe
+from ssl_toolkit.engine.metrics import MetricsLog
 from ssl_toolkit.errors import UserError
 from ssl_toolkit.registry import PROBES
 
@@ -239,7 +240,7 @@ def run_cell(cell: Cell, suite: Suite, out: Path, device: str) -> dict[str, Any]
             )
         probes[label] = json.loads((target / "probe.json").read_text())
     pretext = last_epoch_accuracy(folder / "metrics.jsonl") if cell.config is not None else None
-    holdout = (cell.config or {}).get("data", {}).get("holdout") or dict(cell.data_keys).get("data.holdout", "test")
+    holdout = cell.config["data"]["holdout"] if cell.config else dict(cell.data_keys).get("data.holdout", "test")
     record = {
         "dataset": cell.dataset,
         "task": cell.task,
@@ -263,13 +264,10 @@ def last_epoch_accuracy(metrics: Path) -> float | None:
     """The pretext task's training accuracy (%) at the end of a run: over its last epoch (the last ``epoch``
     record; the last ``step`` record when train.max_steps stopped it inside the first epoch), or None for a learner
     that logs no accuracy. It says whether a puzzle was learned at the end of the budget."""
-    if not metrics.exists():
-        return None
-    last: dict[str, float] = {}
-    for line in metrics.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        if record.get("kind") in ("epoch", "step") and record.get("acc") is not None:
-            last[record["kind"]] = float(record["acc"])
+    records = MetricsLog(metrics).read()
+    last = {
+        r["kind"]: float(r["acc"]) for r in records if r.get("kind") in ("epoch", "step") and r.get("acc") is not None
+    }
     acc = last.get("epoch", last.get("step"))
     return None if acc is None else round(100.0 * acc, 2)
 

@@ -101,6 +101,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+HELD_OUT = {  # a record's holdout (data.holdout), as the table's caption names it
+    "test": "the test split",
+    "validation": "the validation split (carved from the training split; the test split unseen)",
+}
+
+
 def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str, Any] | None = None) -> str:
     """The results table as Markdown: one row per task, one column per (dataset, probe)."""
     table = summarise(records)
@@ -120,13 +126,9 @@ def render_markdown(records: list[dict[str, Any]], title: str, machine: dict[str
         ]
     seeds = sorted({r["seed"] for r in records})
     held_out = sorted({r.get("holdout", "test") for r in records})
-    where = {
-        "test": "the test split",
-        "validation": "the validation split (carved from the training split; the test split unseen)",
-    }
     pretext = any(r.get("pretext_accuracy") is not None for r in records)
     lines += [
-        f"Top-1 accuracy (%) on {' and '.join(where.get(h, h) for h in held_out)}, mean ± std over seeds "
+        f"Top-1 accuracy (%) on {' and '.join(HELD_OUT.get(h, h) for h in held_out)}, mean ± std over seeds "
         f"{', '.join(map(str, seeds))} (n = seeds measured); best mean per column in bold."
         + (
             " Pretext acc: the pretext task's training accuracy (%) over the last epoch, mean over seeds."
