@@ -3,7 +3,9 @@
 A backbone maps float images (B, C, H, W) to pooled features (B, num_features): ``forward``. Where a task needs
 what comes before the pooling, ``forward_features`` gives the unpooled output of the last stage: feature maps
 (B, C', h, w) of a convolutional net, tokens (B, N, D) of a vision transformer (timm's ``forward_features``).
-Tasks and probes see only ``num_features``, ``in_chans`` and these two; they never reach inside.
+``forward_pyramid`` gives the maps of every stage, finest first, and the pooled features of the same pass (what
+a U-Net needs: skip connections, and the representation itself at its bottleneck). Tasks and probes see only
+``num_features``, ``in_chans`` and these; they never reach inside.
 ``export_state_dict`` gives the weights under the names a plain model of that name uses (what
 ``backbone.safetensors`` holds).
 """
@@ -26,6 +28,11 @@ class Backbone(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The unpooled output of the last stage: (B, C', h, w) maps or (B, N, D) tokens."""
         raise NotImplementedError(f"backbone {self.name} gives no unpooled features")
+
+    def forward_pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(the feature maps (B, C_i, h_i, w_i) of each stage, finest first; the pooled features (B, F) that
+        ``forward`` gives), from one pass."""
+        raise NotImplementedError(f"backbone {self.name} gives no feature pyramid")
 
     def export_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights under plain names; spectral-norm parametrizations (a GAN critic's) folded in."""

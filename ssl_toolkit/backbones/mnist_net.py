@@ -40,13 +40,23 @@ class MnistNet(Backbone):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled conv maps before fc1: (B, 64, pool_side, pool_side)."""
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
+        return self._pool(F.relu(self.conv2(F.relu(self.conv1(x)))))
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == 2 * self.pool_side and x.shape[-2] == 2 * self.pool_side:
             return F.max_pool2d(x, 2)  # the example's pooling, at the size the net was built for
         return F.adaptive_max_pool2d(x, self.pool_side)
 
+    def forward_pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """conv1's maps, conv2's and the pooled ones (28 px: 26, 24 and 12 px); fc1's features."""
+        first = F.relu(self.conv1(x))
+        second = F.relu(self.conv2(first))
+        pooled = self._pool(second)
+        return [first, second, pooled], self._head(pooled)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dropout1(self.forward_features(x))
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self._head(self.forward_features(x))
+
+    def _head(self, maps: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.fc1(torch.flatten(self.dropout1(maps), 1)))
         return self.dropout2(x)

@@ -54,5 +54,11 @@ class TimmBackbone(Backbone):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(x)
 
+    def forward_pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """timm's ``forward_intermediates`` (the stem's maps and each stage's) and the pooled head on its final
+        features."""
+        final, maps = self.model.forward_intermediates(x)
+        return list(maps), self.model.forward_head(final)
+
     def _export_module(self) -> nn.Module:
         return self.model

@@ -53,6 +53,12 @@ class ViT(Backbone):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(x)
 
+    def forward_pyramid(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The last four blocks' tokens as maps (timm's ``forward_intermediates``), all at the patch grid's size,
+        and the class token's features."""
+        final, maps = self.model.forward_intermediates(x, indices=4)
+        return list(maps), self.model.forward_head(final)
+
     def encode_visible(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Tokens (B, 1 + K, D) of the class token and the kept patches (``keep``: (B, K) patch indices)."""
         m = self.model

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -117,3 +118,16 @@ def test_backbones_give_unpooled_features() -> None:
     maps = resnet.forward_features(torch.zeros(2, 3, 64, 64))
     assert maps.shape == (2, 512, 2, 2)
     assert torch.allclose(resnet(torch.zeros(2, 3, 64, 64)), maps.mean((2, 3)), atol=1e-6)  # pooled = forward
+
+
+@pytest.mark.parametrize(
+    ("name", "chans", "size", "sides"), [("mnist_net", 1, 28, [26, 24, 12]), ("resnet18", 3, 64, [32, 16, 8, 4, 2])]
+)
+def test_backbones_give_a_pyramid_finest_first_and_the_pooled_features_of_the_same_pass(
+    name, chans, size, sides
+) -> None:
+    backbone = create_backbone(name, chans, None, size).eval()
+    x = torch.rand(2, chans, size, size)
+    maps, pooled = backbone.forward_pyramid(x)
+    assert [m.shape[-1] for m in maps] == sides
+    assert torch.allclose(pooled, backbone(x), atol=1e-5)  # the representation probes measure

@@ -1,0 +1,124 @@
+"""pix2pix and CycleGAN: the PatchGAN's score map against the paper's sizes, the U-Net on the shared backbone,
+each translation's inputs and targets by hand, the cycle loss against its formula, and real runs through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pretext.cyclegan import CycleGAN, cycle_loss
+from pretext.patchgan import PatchGAN, downsamplings_for, patchgan_output_size, receptive_field
+from pretext.pix2pix import LUMINANCE, Pix2Pix
+from pretext.unet import UNet
+from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.data import DataSource, TensorImages
+from tests.tiny import TINY_RUN, geotagged_mnist_like
+
+GREY = {"pixel_mean": torch.tensor(0.5).view(1, 1, 1, 1), "pixel_std": torch.tensor(0.25).view(1, 1, 1, 1)}
+
+
+def colour_data(n: int = 12, chans: int = 3, size: int = 16) -> DataSource:
+    g = torch.Generator().manual_seed(0)
+    split = TensorImages(
+        torch.randint(0, 256, (n, chans, size, size), dtype=torch.uint8, generator=g), torch.arange(n) % 2
+    )
+    return DataSource("colour", split, split, (0.5,) * chans, (0.25,) * chans, chans, size, 2, ("a", "b"))
+
+
+def colour_meta(chans: int = 3) -> dict[str, torch.Tensor]:
+    return {"pixel_mean": torch.full((1, chans, 1, 1), 0.5), "pixel_std": torch.full((1, chans, 1, 1), 0.25)}
+
+
+def test_the_patchgan_gives_the_papers_30x30_map_of_70px_patches_at_256px() -> None:
+    assert receptive_field(3) == 70 and receptive_field(2) == 34
+    assert patchgan_output_size(256, 3) == 30
+    assert PatchGAN(6, 3)(torch.zeros(1, 6, 256, 256)).shape == (1, 1, 30, 30)
+    for size in (28, 64):  # keyed on the image size: 2 downsamplings below 128 px
+        downs = downsamplings_for(size)
+        assert downs == 2
+        assert PatchGAN(2, downs)(torch.zeros(2, 2, size, size)).shape[-1] == patchgan_output_size(size, downs)
+    assert patchgan_output_size(28, 2) == 5 and downsamplings_for(128) == 3
+
+
+def test_the_unet_on_the_shared_backbone_gives_pixels_and_trains_the_pooled_features() -> None:
+    backbone = create_backbone("mnist_net", 1, None, 28)
+    unet = UNet(backbone, 1, 28, 2)
+    out = unet(torch.randn(3, 1, 28, 28))
+    assert out.shape == (3, 2, 28, 28) and 0 <= out.min() and out.max() <= 1
+    out.mean().backward()
+    assert backbone.fc1.weight.grad is not None and backbone.fc1.weight.grad.abs().sum() > 0  # the probed layer
+
+
+def test_colorize_feeds_the_luminance_in_every_channel_and_targets_the_colour() -> None:
+    task = Pix2Pix(create_backbone("mnist_net", 3, None, 16))
+    task.fit_data(colour_data())
+    meta = colour_meta()
+    pix = torch.rand(2, 3, 16, 16)
+    source, target = task.pair((pix - 0.5) / 0.25, meta)
+    grey = sum(w * pix[:, i] for i, w in enumerate(LUMINANCE))
+    assert task.kind == "colorize" and torch.allclose(target, pix, atol=1e-6)
+    for c in range(3):
+        assert torch.allclose(source[:, c] * 0.25 + 0.5, grey, atol=1e-6)
+
+
+def test_bands_keep_the_source_bands_and_target_the_others() -> None:
+    task = Pix2Pix(create_backbone("mnist_net", 4, None, 16), translation="bands", source_bands="0,1", target_bands="3")
+    task.fit_data(colour_data(chans=4))
+    images = torch.randn(2, 4, 16, 16)
+    source, target = task.pair(images, colour_meta(4))
+    assert torch.equal(source[:, :2], images[:, :2]) and source[:, 2:].abs().sum() == 0  # others at their mean
+    assert torch.allclose(target, images[:, 3:] * 0.25 + 0.5)
+    with pytest.raises(ValueError, match="task.target_bands must name bands 0 to 3"):
+        Pix2Pix(
+            create_backbone("mnist_net", 4, None, 16), translation="bands", source_bands="0", target_bands="7"
+        ).fit_data(colour_data(chans=4))
+
+
+def test_grey_data_translates_to_its_transpose_and_colorize_refuses_it() -> None:
+    task = Pix2Pix(create_backbone("mnist_net", 1, None, 28))
+    task.fit_data(geotagged_mnist_like(20))
+    images = torch.randn(2, 1, 28, 28)
+    source, target = task.pair(images, GREY)
+    assert task.kind == "transpose" and torch.equal(source, images)
+    assert torch.allclose(target, (images * 0.25 + 0.5).transpose(-1, -2))
+    with pytest.raises(ValueError, match="translation=colorize needs colour images"):
+        Pix2Pix(create_backbone("mnist_net", 1, None, 28), translation="colorize").fit_data(geotagged_mnist_like(20))
+
+
+def test_the_cycle_loss_matches_its_formula_on_known_translators() -> None:
+    meta = GREY
+    a, b = torch.randn(2, 1, 4, 4), torch.randn(3, 1, 4, 4)
+    g = lambda x: (x * 0.25 + 0.5) * 0.5  # noqa: E731  (normalised in, pixels out: halves the pixels)
+    f = lambda x: (x * 0.25 + 0.5).clamp(0, 1)  # noqa: E731  (the identity on pixels, clipped)
+    pa, pb = a * 0.25 + 0.5, b * 0.25 + 0.5
+    expected = (0.5 * pa - pa).abs().mean() + (0.5 * pb.clamp(0, 1) - pb).abs().mean()
+    assert cycle_loss(a, b, g, f, meta).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_cyclegan_domains_split_a_batch_unpaired() -> None:
+    backbone = create_backbone("mnist_net", 1, None, 28)
+    task = CycleGAN(backbone)
+    task.fit_data(geotagged_mnist_like(20))
+    images = torch.randn(6, 1, 28, 28)
+    a, b = task.split(images, {})
+    assert torch.equal(a, images[:3]) and torch.equal(b, images[3:].transpose(-1, -2))
+    assert task.g_ab.encoder is backbone and task.g_ba.encoder is not backbone  # F has weights of its own
+    by_class = CycleGAN(create_backbone("mnist_net", 1, None, 28), domains="classes", classes_a="0,1")
+    by_class.fit_data(geotagged_mnist_like(20))
+    labels = torch.tensor([0, 5, 1, 9, 2, 0])
+    a, b = by_class.split(images, {"label": labels})
+    assert torch.equal(a, images[[0, 2, 5]]) and torch.equal(b, images[[1, 3, 4]])
+    with pytest.raises(ValueError, match="some but not all classes"):
+        CycleGAN(backbone, domains="classes", classes_a="0,1,2,3,4,5,6,7,8,9").fit_data(geotagged_mnist_like(20))
+
+
+@pytest.mark.parametrize("task", ["pix2pix", "cyclegan"])
+def test_an_image_to_image_learner_pretrains_draws_and_probes(ssl, tmp_path: Path, task: str) -> None:
+    run = tmp_path / task
+    code, _, err = ssl("pretrain", "--task", task, "--out", run, "--max-steps", 2, *TINY_RUN, "train.epochs=1")
+    assert code == 0, err
+    assert (run / "plots" / task / "translations.png").stat().st_size > 0
+    code, out, err = ssl("probe", "--run", run, "--protocol", "knn", "data.subset=200")
+    assert code == 0 and "knn probe accuracy" in out, err
