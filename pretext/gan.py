@@ -20,6 +20,14 @@ every conv and linear weight of the discriminator (trunk and heads) by its large
 2018); the exported trunk holds the normalised weights under plain names. With ``gp_weight`` > 0 the trunk
 must not use batch norm: ``backbone.norm=auto`` then builds it with layer norm (see ``backbones.norms``).
 
+Growing generators (``growing_generators``): ``generator=pggan`` or ``style`` (a mapping network z -> w and
+per-block AdaIN from w; ``plots/gan/interpolation_z_vs_w.png`` then shows, for each pair of latents, a row
+interpolated in z above one interpolated in w). ``progressive=true`` grows either one (Karras et al. 2018):
+``stage_images`` real images at each resolution and ``fade_images`` to fade each new one in; real images reach the
+discriminator at the stage's resolution (``lower_resolution``), so both sides of the game grow together while
+the discriminator, the shared backbone, keeps one input size. The count of real images seen is a buffer (in
+checkpoints), so a resumed run is at the same stage and fade; each step logs ``stage`` and ``fade``.
+
 With labels: ``conditional`` feeds a one-hot class to the generator and projects a class embedding onto the
 discriminator's features (the projection discriminator, Miyato & Koyama 2018); ``auxiliary`` is AC-GAN (Odena et
 al. 2017): the generator gets the class too, and an auxiliary head on the discriminator classifies real and
@@ -38,6 +46,7 @@ from pretext.base import EpochContext, NonFiniteLoss, PretextTask, StepContext
 from pretext.diffaugment import diff_augment
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss, gradient_penalty
 from pretext.generators import create_generator, normalise, pixels
+from pretext.growing_generators import GROWING_KINDS, ProgressiveSchedule, lower_resolution
 from pretext.minibatch_discrimination import MinibatchDiscrimination
 from ssl_toolkit.analysis.sample_quality import reference, sample_quality, trained_judge
 from ssl_toolkit.backbones.base import Backbone
@@ -64,7 +73,7 @@ class GAN(PretextTask):
     def __init__(
         self,
         backbone: Backbone,
-        generator: Literal["mlp", "dcgan"] = "dcgan",
+        generator: Literal["mlp", "dcgan", "pggan", "style"] = "dcgan",
         latent_dim: int = 64,
         objective: Literal["minimax", "non_saturating", "lsgan", "wgan", "hinge"] = "non_saturating",
         d_steps: int = 1,
@@ -85,6 +94,9 @@ class GAN(PretextTask):
         conditional: bool = False,
         auxiliary: bool = False,
         spectral_norm: bool = False,
+        progressive: bool = False,
+        stage_images: int = 20000,
+        fade_images: int = 20000,
     ) -> None:
         """``d_steps``/``g_steps``: discriminator steps per generator round / generator steps per round;
         ``clip``: WGAN weight clipping (when ``gp_weight`` is 0); ``gp_weight``: WGAN-GP's lambda (10 in the paper).
@@ -105,6 +117,10 @@ class GAN(PretextTask):
             raise ValueError("rollback must be >= 0, snapshot_every >= 1 and collapse_below >= 0")
         if minibatch < 0:
             raise ValueError(f"minibatch must be >= 0, got {minibatch}")
+        if progressive and generator not in GROWING_KINDS:
+            raise ValueError(f"progressive growing needs generator={' or '.join(GROWING_KINDS)}, got {generator!r}")
+        if stage_images < 0 or fade_images < 0:
+            raise ValueError("stage_images and fade_images must be >= 0")
         if gp_weight > 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in backbone.modules()):
             raise ValueError(
                 "the gradient penalty is per sample, which batch norm breaks; use backbone.norm=layer "
@@ -132,6 +148,8 @@ class GAN(PretextTask):
         if spectral_norm:
             add_spectral_norm(backbone)
             add_spectral_norm(self.head)
+        self.progressive, self.stage_images, self.fade_images = progressive, stage_images, fade_images
+        self.schedule: ProgressiveSchedule | None = None
         self.generator: nn.Module | None = None
         self.embed: nn.Embedding | None = None
         self.aux: nn.Linear | None = None
@@ -156,6 +174,9 @@ class GAN(PretextTask):
                 if self.spectral_norm:
                     add_spectral_norm(self.aux)
         self.generator = create_generator(self.kind, self.latent_dim + self.num_classes, data.in_chans, data.img_size)
+        if self.progressive:
+            self.schedule = ProgressiveSchedule(len(self.generator.sizes), self.stage_images, self.fade_images)
+            self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
         fixed = torch.randn(64, self.latent_dim, generator=torch.Generator().manual_seed(0))
         self.register_buffer("fixed_noise", fixed)  # the same 64 points every epoch: the progression's rows
         # with classes, row r of the 8x8 grid is class r (mod the class count)
@@ -208,9 +229,25 @@ class GAN(PretextTask):
         """Latent points (and classes) -> [0, 1] pixels."""
         if self.generator is None:
             raise ValueError("the GAN has no generator yet; fit_data(data) sizes it for the data")
-        if self.num_classes:
-            z = torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
-        return self.generator(z)
+        z = self.with_classes(z, labels)
+        return self.generator(z, *self.stage()) if self.kind in GROWING_KINDS else self.generator(z)
+
+    def with_classes(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The generator's input: the latent, and with classes their one-hot codes."""
+        if not self.num_classes:
+            return z
+        return torch.cat([z, nn.functional.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
+
+    def stage(self) -> tuple[int | None, float]:
+        """(stage, fade-in weight) of progressive growing at the real images seen so far; (None, 1): the last
+        stage, for a growing generator not grown."""
+        return self.schedule.at(int(self.images_seen)) if self.schedule is not None else (None, 1.0)
+
+    def _real(self, images: torch.Tensor) -> torch.Tensor:
+        """Real images as the discriminator sees them: at the stage's resolution while growing."""
+        if self.schedule is None:
+            return images
+        return lower_resolution(images, self.generator.sizes, *self.stage())
 
     def generate(
         self, n: int, meta: dict[str, torch.Tensor], device: torch.device, labels: torch.Tensor | None = None
@@ -244,7 +281,7 @@ class GAN(PretextTask):
             scores, features, aux = self.critic(fake, fake_labels)
             if self.feature_matching:
                 with torch.no_grad():
-                    target = self.backbone(self._augment(images)).float().mean(dim=0)
+                    target = self.backbone(self._augment(self._real(images))).float().mean(dim=0)
                 loss = (features.float().mean(dim=0) - target).pow(2).sum()
             else:
                 loss = generator_loss(self.objective, scores)
@@ -254,7 +291,7 @@ class GAN(PretextTask):
                 loss, out["aux_loss"] = loss + aux_loss, aux_loss.detach()
             return {"loss": loss, **out}
         fake, old = self.discriminator_fakes(n, {**meta, "fake_label": fake_labels}, images.device)
-        real_in, fake_in = self._augment(images), self._augment(fake)
+        real_in, fake_in = self._augment(self._real(images)), self._augment(fake)
         real_scores, _, real_aux = self.critic(real_in, real_labels)
         fake_scores, _, fake_aux = self.critic(fake_in, fake_labels)
         real_target: float | torch.Tensor = self.real_label
@@ -281,6 +318,16 @@ class GAN(PretextTask):
         return {"loss": loss, **out}
 
     def training_step(
+        self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
+    ) -> dict[str, torch.Tensor]:
+        if self.schedule is None:
+            return self._guarded_step(images, meta, ctx)
+        stage, alpha = self.stage()
+        out = self._guarded_step(images, meta, ctx)
+        self.images_seen += ctx.rows[1] or images.shape[0]  # the global batch: every rank counts alike
+        return {**out, "stage": torch.tensor(float(stage)), "fade": torch.tensor(alpha)}
+
+    def _guarded_step(
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
     ) -> dict[str, torch.Tensor]:
         if self.rollback == 0:
@@ -329,6 +376,18 @@ class GAN(PretextTask):
         out["loss"] = out["d_loss"]
         return out
 
+    def z_versus_w(self, ends: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """For each of the 4 pairs of latents ``ends`` (2, 4, latent_dim): 8 steps interpolated in z, then 8 in
+        w = mapping(z) (64 images: z row, w row, ...)."""
+        t = torch.linspace(0, 1, 8, device=ends.device).view(1, 8, 1)
+        lerp = lambda a, b: (a.unsqueeze(1) * (1 - t) + b.unsqueeze(1) * t).flatten(0, 1)  # noqa: E731
+        row_labels = labels[::8] if labels is not None else None
+        z0, z1 = self.with_classes(ends[0], row_labels), self.with_classes(ends[1], row_labels)
+        stage = self.stage()
+        in_z = self.generator(lerp(z0, z1), *stage)
+        in_w = self.generator.synthesis(lerp(self.generator.mapping(z0), self.generator.mapping(z1)), *stage)
+        return torch.stack([in_z.unflatten(0, (4, 8)), in_w.unflatten(0, (4, 8))], dim=1).flatten(0, 2)
+
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         """Real images beside as many generated ones."""
         fake = self.generate(images.shape[0], meta, images.device)
@@ -350,6 +409,8 @@ class GAN(PretextTask):
         rows = torch.arange(32, device=ctx.device).div(8, rounding_mode="floor") % max(self.num_classes, 1)
         labels = rows if self.num_classes else None  # one class per row of 8
         save_grid(self.decode(path.reshape(-1, self.latent_dim), labels), folder / "interpolation.png")
+        if self.kind == "style":
+            save_grid(self.z_versus_w(ends, labels), folder / "interpolation_z_vs_w.png")
         if self.quality_samples == 0 or ctx.data.num_classes == 0:
             return {}
         if self._judge is None:

@@ -5,6 +5,8 @@
 convolutions that double it, batch norm and ReLU in every layer but the last, no pooling, no fully connected
 hidden layers; sizes that are not a multiple of 4 are resized at the end. The last layer's raw output goes through a
 sigmoid, so callers get pixels in [0, 1] and normalise them like real images.
+``pggan`` and ``style``: the growing generators of ``growing_generators`` (progressive growing; a StyleGAN-style
+mapping network).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-KINDS = ("mlp", "dcgan")
+from pretext.growing_generators import GROWING_KINDS, GrowingGenerator
+
+KINDS = ("mlp", "dcgan", "pggan", "style")
 
 
 class MLPGenerator(nn.Module):
@@ -65,6 +69,8 @@ def create_generator(kind: str, latent_dim: int, chans: int, size: int) -> nn.Mo
         return MLPGenerator(latent_dim, chans, size)
     if kind == "dcgan":
         return DCGANGenerator(latent_dim, chans, size)
+    if kind in GROWING_KINDS:
+        return GrowingGenerator(latent_dim, chans, size, style=kind == "style")
     raise ValueError(f"generator must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
