@@ -3,6 +3,7 @@
 from pretext import (  # noqa: F401  (registration side effects)
     barlow_twins,
     byol,
+    completion,
     context,
     cyclegan,
     damaged_jigsaw,

@@ -122,3 +122,49 @@ def test_an_image_to_image_learner_pretrains_draws_and_probes(ssl, tmp_path: Pat
     assert (run / "plots" / task / "translations.png").stat().st_size > 0
     code, out, err = ssl("probe", "--run", run, "--protocol", "knn", "data.subset=200")
     assert code == 0 and "knn probe accuracy" in out, err
+
+
+def test_the_local_discriminator_sees_exactly_the_filled_patch() -> None:
+    from pretext.completion import Completion, box_mask, crop
+
+    torch.manual_seed(0)
+    task = Completion(create_backbone("mnist_net", 1, None, 28))
+    task.fit_data(geotagged_mnist_like(20))
+    assert task.side == 10  # 0.375 x 28 px, rounded
+    seen: list[torch.Tensor] = []
+    task.local_trunk.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    images = torch.randn(3, 1, 28, 28)
+    boxes = torch.tensor([[0, 0], [18, 5], [7, 18]])
+    _, completed, filled = task.complete(images, GREY, boxes)
+    task.discriminate(completed, boxes)
+    for i, (r, c) in enumerate(boxes.tolist()):
+        patch = completed[i, :, r : r + 10, c : c + 10]
+        assert torch.equal(seen[0][i], patch)  # the local trunk's input: the square at the hole
+        assert torch.allclose(patch, (filled[i, :, r : r + 10, c : c + 10] - 0.5) / 0.25)  # all of it filled
+    outside = ~box_mask(boxes, 28, 10)
+    assert torch.equal(completed[outside], images[outside])  # the rest is the original
+    assert torch.equal(crop(images, boxes, 10)[1], images[1, :, 18:28, 5:15])
+
+
+@pytest.mark.parametrize("role", ["encoder", "discriminator"])
+def test_completion_trains_the_shared_backbone_in_either_role(ssl, tmp_path: Path, role: str) -> None:
+    from pretext.completion import Completion
+    from ssl_toolkit.engine.optim import build_optimizer
+    from ssl_toolkit.engine.step import StepContext
+
+    backbone = create_backbone("mnist_net", 1, None, 28)
+    task = Completion(backbone, backbone_role=role)
+    task.fit_data(geotagged_mnist_like(20))
+    assert (task.completer.encoder is backbone) == (role == "encoder")
+    assert (task.global_trunk is backbone) == (role == "discriminator")
+    optimizers = {g: build_optimizer("adam", p, 1e-3, 0.0, 0.5) for g, p in task.optimizer_groups().items()}
+    before = [p.detach().clone() for p in backbone.parameters()]
+    out = task.training_step(torch.randn(6, 1, 28, 28), GREY, StepContext(task, optimizers, torch.device("cpu")))
+    assert all(torch.isfinite(v) for v in out.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, backbone.parameters(), strict=True))
+    run = tmp_path / role  # and through the CLI, with its pictures
+    code, _, err = ssl(
+        "pretrain", "--task", "completion", "--out", run, "--max-steps", 2, *TINY_RUN, f"task.backbone_role={role}"
+    )
+    assert code == 0, err
+    assert (run / "plots" / "completion" / "completions.png").stat().st_size > 0
