@@ -1,6 +1,7 @@
 """Pretext tasks and generative learners, one module each; importing this package registers them all."""
 
 from pretext import (  # noqa: F401  (registration side effects)
+    adagan,
     barlow_twins,
     byol,
     completion,
