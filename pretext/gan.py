@@ -37,6 +37,7 @@ generated images, its cross-entropy added to both players' losses.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -48,10 +49,12 @@ from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss, g
 from pretext.generators import create_generator, normalise, pixels
 from pretext.growing_generators import GROWING_KINDS, ProgressiveSchedule, lower_resolution
 from pretext.minibatch_discrimination import MinibatchDiscrimination
+from ssl_toolkit import atomic
 from ssl_toolkit.analysis.sample_quality import reference, sample_quality, trained_judge
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.backbones.norms import add_spectral_norm
 from ssl_toolkit.data.splits import DataSource
+from ssl_toolkit.pictures.bands import band_table
 from ssl_toolkit.pictures.grids import save_grid, save_progression
 from ssl_toolkit.registry import TASKS
 
@@ -376,6 +379,19 @@ class GAN(PretextTask):
         out["loss"] = out["d_loss"]
         return out
 
+    def draw_bands(self, ctx: EpochContext, path: Path) -> None:
+        """Multispectral data: 4 test images and 4 generated ones (of the same classes when conditional), band by
+        band and as natural and false-colour composites."""
+        real, labels = ctx.test_images(4)
+        z = torch.randn(len(real), self.latent_dim, device=ctx.device)
+        fake = self.decode(z, labels.to(ctx.device) if self.num_classes else None)
+        data = ctx.data
+        title = f"{data.name}: real (black) and generated (red), band by band, epoch {ctx.epoch}"
+        png = band_table(
+            pixels(real, ctx.meta()), fake, data.band_labels, data.display_channels, data.false_colour_channels, title
+        )
+        atomic.write_bytes(path, png)
+
     def z_versus_w(self, ends: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """For each of the 4 pairs of latents ``ends`` (2, 4, latent_dim): 8 steps interpolated in z, then 8 in
         w = mapping(z) (64 images: z row, w row, ...)."""
@@ -411,6 +427,8 @@ class GAN(PretextTask):
         save_grid(self.decode(path.reshape(-1, self.latent_dim), labels), folder / "interpolation.png")
         if self.kind == "style":
             save_grid(self.z_versus_w(ends, labels), folder / "interpolation_z_vs_w.png")
+        if ctx.data.in_chans > 3:
+            self.draw_bands(ctx, folder / "bands_real_vs_fake.png")
         if self.quality_samples == 0 or ctx.data.num_classes == 0:
             return {}
         if self._judge is None:

@@ -67,16 +67,35 @@ class Split:
 
 
 COLOUR_NAMES = {"red": ("red", "b04", "b4"), "green": ("green", "b03", "b3"), "blue": ("blue", "b02", "b2")}
+NIR_NAMES = ("nir", "b08", "b8")
+# Sentinel-2 Level-1C's 13 bands in their file order (EuroSAT-MS), assumed for 13 unnamed bands
+SENTINEL2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+
+
+def _named(band_names: tuple[str | None, ...] | None, channels: int) -> list[str]:
+    if band_names and any(band_names):
+        return [(n or "").strip().lower() for n in band_names]
+    return [n.lower() for n in SENTINEL2_BANDS] if channels == len(SENTINEL2_BANDS) else []
+
+
+def _find(names: list[str], groups: list[tuple[str, ...]]) -> list[int] | None:
+    found = [next((i for i, n in enumerate(names) if n in aliases), None) for aliases in groups]
+    return found if all(i is not None for i in found) else None
 
 
 def natural_colour(band_names: tuple[str | None, ...] | None, channels: int) -> list[int]:
-    """Indices of the red, green and blue channels by name, or the first three (one for fewer than three)."""
-    if band_names:
-        names = [(n or "").strip().lower() for n in band_names]
-        found = [next((i for i, n in enumerate(names) if n in aliases), None) for aliases in COLOUR_NAMES.values()]
-        if all(i is not None for i in found):
-            return found
+    """Indices of the red, green and blue channels by name (13 unnamed bands: Sentinel-2's order), or the first
+    three (one for fewer than three)."""
+    found = _find(_named(band_names, channels), list(COLOUR_NAMES.values()))
+    if found is not None:
+        return found
     return list(range(3)) if channels >= 3 else [0]
+
+
+def false_colour(band_names: tuple[str | None, ...] | None, channels: int) -> list[int] | None:
+    """Indices of near infrared, red and green (the vegetation false-colour composite), or None when the bands
+    are not known to hold them."""
+    return _find(_named(band_names, channels), [NIR_NAMES, COLOUR_NAMES["red"], COLOUR_NAMES["green"]])
 
 
 def remap_indices(parts: Sequence[Sequence[int]], keep: Sequence[int]) -> tuple[np.ndarray, ...]:
@@ -206,3 +225,18 @@ class DataSource:
         """The channels pictures show as red, green, blue: those the band names call so (red/green/blue, or
         Sentinel-2's B04/B03/B02), else the first three (or the first one, as grey)."""
         return natural_colour(self.band_names, self.in_chans)
+
+    @property
+    def false_colour_channels(self) -> list[int] | None:
+        """Near infrared, red, green as red, green, blue where the bands hold them (``false_colour``)."""
+        return false_colour(self.band_names, self.in_chans)
+
+    @property
+    def band_labels(self) -> list[str]:
+        """A short name per channel: its description, Sentinel-2's name for 13 unnamed bands, else its number."""
+        named = _named(self.band_names, self.in_chans)
+        return (
+            [n.upper() if n else f"band {i}" for i, n in enumerate(named)]
+            if named
+            else [f"band {i}" for i in range(self.in_chans)]
+        )
