@@ -11,7 +11,15 @@ from each run's last epoch record.
 Budget: mnist_net backbone, EPOCHS epochs of the 60,000 training images, 64 per step, Adam lr 2e-4, beta1 0.5,
 constant lr for the GANs (lr 1e-3 for the VAE); `ssl probe` linear (L2 chosen on validation) and kNN (k 20).
 
+The second wave (``--wave 2``) compares the newer learners at one CPU budget instead of one epoch, since their
+steps cost very different times: ``--minutes M`` of pretraining each (``train.minutes``, whole epochs of a
+``--subset`` of the training images, at least one), next to the plain DCGANs at the same budget: progressive
+growing, the StyleGAN-style mapping network (with and without growing), AdaGAN's mixture of minimax DCGANs (the
+loss that collapses), pix2pix (each digit to its transpose), CycleGAN (digits <-> transposes, unpaired) and
+completion with global and local discriminators. The table adds each run's pretraining minutes.
+
     python benchmarks/mnist_generative.py --out runs/mnist-generative --seeds 1 2
+    python benchmarks/mnist_generative.py --wave 2 --minutes 3 --subset 10000 --out runs/mnist-generative-2
 """
 
 from __future__ import annotations
@@ -33,6 +41,18 @@ ROWS = {
     "DCGAN, minimax loss + stabilizers": [*GAN, "task.objective=minimax", *STABILIZERS],
     "DCGAN, non-saturating loss (plain)": GAN,
     "VAE (beta 1, latent 16)": ["--task", "vae", "optim.name=adam", "optim.lr=0.001", "schedule.name=constant"],
+}
+GROWING = ["task.progressive=true", "task.stage_images=5000", "task.fade_images=5000"]
+SECOND_WAVE = {
+    "DCGAN, non-saturating loss (plain)": GAN,
+    "DCGAN, minimax loss (plain)": [*GAN, "task.objective=minimax"],
+    "AdaGAN, 3 minimax DCGANs": [*GAN[:1], "adagan", *GAN[2:], "task.objective=minimax", "task.components=3"],
+    "progressive growing 7->14->28 px (pggan)": [*GAN, "task.generator=pggan", *GROWING],
+    "StyleGAN mapping network": [*GAN, "task.generator=style"],
+    "StyleGAN mapping network, progressive": [*GAN, "task.generator=style", *GROWING],
+    "pix2pix (digit -> its transpose)": ["--task", "pix2pix"],
+    "CycleGAN (digits <-> transposes)": ["--task", "cyclegan"],
+    "completion (global + local discriminators)": ["--task", "completion"],
 }
 QUALITY = ("classes_covered", "class_kl", "frechet")
 MONITORS = ("dead_units", "embed_rank")
@@ -58,10 +78,16 @@ def main() -> None:
     parser.add_argument("--out", default="runs/mnist-generative")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--only", help="run only the rows whose name contains this text, e.g. minimax")
+    parser.add_argument("--wave", type=int, choices=(1, 2), default=1, help="2: the second-wave learners")
+    parser.add_argument("--minutes", type=float, help="pretraining budget per run (train.minutes) instead of epochs")
+    parser.add_argument("--subset", type=int, help="pretrain on this many training images (data.subset)")
     args = parser.parse_args()
-    rows = {name: flags for name, flags in ROWS.items() if args.only is None or args.only in name}
+    table_rows = SECOND_WAVE if args.wave == 2 else ROWS
+    rows = {name: flags for name, flags in table_rows.items() if args.only is None or args.only in name}
+    budget = [f"train.minutes={args.minutes:g}"] if args.minutes else ["--epochs", str(EPOCHS)]
+    budget += [f"data.subset={args.subset}"] if args.subset else []
     out, log = Path(args.out), []
-    columns = ["linear", "knn", *QUALITY, *MONITORS]
+    columns = ["linear", "knn", *QUALITY, *MONITORS, "minutes"]
     table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in columns}}
     for seed in map(str, args.seeds):
         rand = ["probe", "--random-init", "--backbone", "mnist_net"]
@@ -72,7 +98,7 @@ def main() -> None:
             row = table.setdefault(name, {c: [] for c in columns})
             run_dir = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '_')}-seed{seed}"
             if not (run_dir / "backbone.safetensors").exists():
-                run(["pretrain", "--out", str(run_dir), "--seed", seed, "--epochs", str(EPOCHS), *flags], log)
+                run(["pretrain", "--out", str(run_dir), "--seed", seed, *budget, *flags], log)
             for protocol in ("linear", "knn"):
                 acc = probe_accuracy(
                     ["probe", "--run", str(run_dir)], run_dir / "probes" / protocol, protocol, seed, log
@@ -83,10 +109,11 @@ def main() -> None:
             for key in (*QUALITY, *MONITORS):
                 if key in last:
                     row[key].append(last[key])
+            row["minutes"].append([r for r in records if r["kind"] == "step"][-1]["elapsed_s"] / 60)
     lines = [
         "| representation (mnist_net) | linear probe % | kNN probe % | classes covered | class KL | Frechet "
-        "| dead units | effective rank |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dead units | effective rank | pretrain min |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     digits = {"linear": 2, "knn": 2, "classes_covered": 1, "class_kl": 3, "frechet": 1, "dead_units": 2}
     for name, row in table.items():

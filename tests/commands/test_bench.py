@@ -223,6 +223,15 @@ def test_suite_mistakes_fail_before_any_cell_runs(tmp_path: Path, text: str, mes
 def test_the_shipped_suites_resolve(name: str) -> None:
     suite = load_suite(Path(__file__).parents[2] / "configs" / "bench" / f"{name}.yaml")
     assert suite.cells and {c.task for c in suite.cells} >= {"rotation", "jigsaw", "gan", "vae", "random-init"}
+    if name == "mnist":  # the generative second wave
+        assert {c.task for c in suite.cells} >= {
+            "gan-pggan-progressive",
+            "gan-style",
+            "adagan",
+            "pix2pix",
+            "cyclegan",
+            "completion",
+        }
 
 
 PATCH_SCREEN = {f"{t}-{s}" for t in ("context", "jigsaw") for s in ("default", "medium-w0.5", "small-w0.5")}
