@@ -136,12 +136,21 @@ class AdaGAN(GAN):
         if phase > 0:  # the GAN's real images drawn with the data weights
             images = self.weighted_batch(images.shape[0], images.device)
         out = super().training_step(images, meta, ctx)
+        ratio = ctx.forward(real, meta, part="ratio")  # through the engine's wrappers: DDP averages its gradients
+        ctx.step(ratio["loss"], "ratio")
+        return {**out, "phase": torch.tensor(float(phase)), "ratio_loss": ratio["loss"].detach()}
+
+    def forward(
+        self, images: torch.Tensor, meta: dict[str, torch.Tensor], part: str = "discriminator"
+    ) -> dict[str, torch.Tensor]:
+        """The GAN's sides, and ``ratio``: the ratio critic's loss, data against the mixture-to-be."""
+        if part != "ratio":
+            return super().forward(images, meta, part)
         with torch.no_grad():
-            z = torch.randn(real.shape[0], self.latent_dim, device=real.device)
-            fakes = normalise(self.mixture_sample(z, self.joined(phase)), meta)
-        ratio_loss = discriminator_loss("non_saturating", self.ratio_critic(real), self.ratio_critic(fakes))
-        ctx.step(ratio_loss, "ratio")
-        return {**out, "phase": torch.tensor(float(phase)), "ratio_loss": ratio_loss.detach()}
+            z = torch.randn(images.shape[0], self.latent_dim, device=images.device)
+            fakes = normalise(self.mixture_sample(z, self.joined(int(self.phase))), meta)
+        loss = discriminator_loss("non_saturating", self.ratio_critic(images), self.ratio_critic(fakes))
+        return {"loss": loss}
 
     def weighted_batch(self, n: int, device: torch.device) -> torch.Tensor:
         from ssl_toolkit.data import Normalizer, iterate
