@@ -50,7 +50,7 @@ def adagan_weights(ratios: torch.Tensor, beta: float) -> torch.Tensor:
 
 @TASKS.register("adagan")
 class AdaGAN(GAN):
-    """A mixture of GANs, each trained on data reweighted towards what the mixture before it missed."""
+    """A mixture of GANs, each on data reweighted towards what the mixture missed (Tolstikhin et al. 2017)."""
 
     def __init__(
         self,

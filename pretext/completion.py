@@ -80,7 +80,7 @@ def crop(images: torch.Tensor, boxes: torch.Tensor, side: int) -> torch.Tensor:
 
 @TASKS.register("completion")
 class Completion(PretextTask):
-    """Fill a square hole (U-Net); a global + local discriminator judges; hole MSE + 0.0004 x adversarial."""
+    """Fill a square hole (U-Net), judged by global + local discriminators (Iizuka et al. 2017)."""
 
     optimizer_recipe = GAN.optimizer_recipe
 

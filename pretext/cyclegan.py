@@ -67,7 +67,7 @@ def class_list(text: str, num_classes: int) -> list[int]:
 
 @TASKS.register("cyclegan")
 class CycleGAN(PretextTask):
-    """Unpaired A <-> B translation: two U-Nets (G's encoder = shared backbone), two PatchGANs, cycle + identity."""
+    """Unpaired A <-> B translation, cycle + identity losses; G's U-Net encoder is the backbone (Zhu et al. 2017)."""
 
     optimizer_recipe = GAN.optimizer_recipe  # the paper's Adam 2e-4, beta1 0.5 (it then decays linearly)
 

@@ -59,7 +59,7 @@ def displayable(x: torch.Tensor) -> torch.Tensor:
 
 @TASKS.register("pix2pix")
 class Pix2Pix(PretextTask):
-    """U-Net generator (encoder = shared backbone) + conditional PatchGAN; adversarial + 100 x L1."""
+    """U-Net (encoder = shared backbone) + conditional PatchGAN; adversarial + 100 x L1 (Isola et al. 2017)."""
 
     optimizer_recipe = GAN.optimizer_recipe  # the paper's: Adam 2e-4, beta1 0.5, constant
 
