@@ -24,8 +24,9 @@ def pyramid_channels(backbone: Backbone, in_chans: int, size: int) -> list[int]:
     """The channels of each pyramid level, from one forward of zeros in eval mode (no running statistics move)."""
     was_training = backbone.training
     backbone.eval()
+    device = next(backbone.parameters()).device
     with torch.no_grad():
-        maps, _ = backbone.forward_pyramid(torch.zeros(2, in_chans, size, size))
+        maps, _ = backbone.forward_pyramid(torch.zeros(2, in_chans, size, size, device=device))
     backbone.train(was_training)
     return [m.shape[1] for m in maps]
 
