@@ -89,12 +89,15 @@ def test_grey_data_translates_to_its_transpose_and_colorize_refuses_it() -> None
 
 def test_the_cycle_loss_matches_its_formula_on_known_translators() -> None:
     meta = GREY
-    a, b = torch.randn(2, 1, 4, 4), torch.randn(3, 1, 4, 4)
+    g_ = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 1, 4, 4, generator=g_), torch.randn(3, 1, 4, 4, generator=g_)
     g = lambda x: (x * 0.25 + 0.5) * 0.5  # noqa: E731  (normalised in, pixels out: halves the pixels)
-    f = lambda x: (x * 0.25 + 0.5).clamp(0, 1)  # noqa: E731  (the identity on pixels, clipped)
+    f = lambda x: (x * 0.25 + 0.5).clamp(0, 1)  # noqa: E731  (the identity on pixels, clipped to [0, 1])
     pa, pb = a * 0.25 + 0.5, b * 0.25 + 0.5
-    expected = (0.5 * pa - pa).abs().mean() + (0.5 * pb.clamp(0, 1) - pb).abs().mean()
+    # F(G(a)) = clip(a / 2), G(F(b)) = clip(b) / 2, in pixels
+    expected = ((0.5 * pa).clamp(0, 1) - pa).abs().mean() + (0.5 * pb.clamp(0, 1) - pb).abs().mean()
     assert cycle_loss(a, b, g, f, meta).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert cycle_loss(a, b, g, f, meta, to_b=g(a), to_a=f(b)).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_cyclegan_domains_split_a_batch_unpaired() -> None:
