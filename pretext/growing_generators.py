@@ -65,12 +65,14 @@ def lower_resolution(images: torch.Tensor, sizes: list[int], stage: int, alpha: 
 
 
 class AdaIN(nn.Module):
-    """Instance norm, then a per-channel scale (1 + gamma(w)) and shift beta(w)."""
+    """Instance norm, then a per-channel scale (1 + gamma(w)) and shift beta(w). The affine map starts with
+    torch's default weights and zero bias, so the style (and with it z) shapes every image from the first step;
+    zero weights would make a generator whose input is a constant draw one image for every z, a collapse the
+    discriminator never undoes (measured: one class, every sample alike)."""
 
     def __init__(self, chans: int, w_dim: int) -> None:
         super().__init__()
         self.affine = nn.Linear(w_dim, 2 * chans)
-        nn.init.zeros_(self.affine.weight)
         nn.init.zeros_(self.affine.bias)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

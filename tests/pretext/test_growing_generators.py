@@ -108,3 +108,10 @@ def test_a_progressive_style_gan_resumes_at_the_same_stage_bit_for_bit(ssl, tmp_
     )
     assert state_equal(a, b) and int(a["images_seen"]) == 2 * 200  # two epochs of 200 images
     assert (tmp_path / "whole" / "plots" / "gan" / "interpolation_z_vs_w.png").stat().st_size > 0
+
+
+def test_an_untrained_style_generator_already_draws_different_images_for_different_latents() -> None:
+    torch.manual_seed(0)
+    gen = GrowingGenerator(16, 1, 28, style=True).eval()
+    images = gen(torch.randn(4, 16))
+    assert (images[0] - images[1:]).abs().amax() > 1e-3  # not one image for every z
