@@ -92,6 +92,20 @@ def classify(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Ten
     return {"loss": loss, "acc": (logits.argmax(dim=1) == targets).float().mean().detach()}
 
 
+def adversarial_round(
+    ctx: StepContext, images: torch.Tensor, meta: dict[str, torch.Tensor], order: tuple[str, str]
+) -> dict[str, torch.Tensor]:
+    """One step of each player of a two-optimizer learner, in ``order`` (e.g. discriminator then generator):
+    ``forward(part=...)`` and ``ctx.step`` on its ``loss``; returns the generator's outputs with ``d_loss`` and
+    ``g_loss``."""
+    out = {}
+    for part in order:
+        out[part] = ctx.forward(images, meta, part=part)
+        ctx.step(out[part]["loss"], part)
+    g, d = out["generator"], out["discriminator"]
+    return {**g, "d_loss": d["loss"].detach(), "g_loss": g["loss"].detach()}
+
+
 @dataclass
 class EpochContext:
     """What a task gets at the end of each epoch (``PretextTask.epoch_end``), to draw pictures and measure."""

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from pretext.base import EpochContext, PretextTask, StepContext
+from pretext.base import EpochContext, PretextTask, StepContext, adversarial_round
 from pretext.gan import GAN
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss
 from pretext.generators import normalise, pixels
@@ -166,11 +166,7 @@ class Completion(PretextTask):
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
     ) -> dict[str, torch.Tensor]:
         meta = {**meta, "hole_boxes": hole_boxes(images.shape[0], images.shape[-1], self.side, images.device)}
-        d = ctx.forward(images, meta, part="discriminator")
-        ctx.step(d["loss"], "discriminator")
-        g = ctx.forward(images, meta, part="generator")
-        ctx.step(g["loss"], "generator")
-        return {**g, "d_loss": d["loss"].detach(), "g_loss": g["loss"].detach()}
+        return adversarial_round(ctx, images, meta, ("discriminator", "generator"))
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         boxes = hole_boxes(images.shape[0], images.shape[-1], self.side, images.device)

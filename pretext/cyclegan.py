@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from pretext.base import EpochContext, PretextTask, StepContext
+from pretext.base import EpochContext, PretextTask, StepContext, adversarial_round
 from pretext.gan import GAN
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss
 from pretext.generators import normalise, pixels
@@ -149,11 +149,7 @@ class CycleGAN(PretextTask):
     def training_step(
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
     ) -> dict[str, torch.Tensor]:
-        g = ctx.forward(images, meta, part="generator")
-        ctx.step(g["loss"], "generator")
-        d = ctx.forward(images, meta, part="discriminator")
-        ctx.step(d["loss"], "discriminator")
-        return {**g, "d_loss": d["loss"].detach(), "g_loss": g["loss"].detach()}
+        return adversarial_round(ctx, images, meta, ("generator", "discriminator"))
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         a, b = self.split(images, meta)

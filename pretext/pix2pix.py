@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from pretext.base import EpochContext, PretextTask, StepContext
+from pretext.base import EpochContext, PretextTask, StepContext, adversarial_round
 from pretext.gan import GAN
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss
 from pretext.generators import pixels
@@ -157,11 +157,7 @@ class Pix2Pix(PretextTask):
     def training_step(
         self, images: torch.Tensor, meta: dict[str, torch.Tensor], ctx: StepContext
     ) -> dict[str, torch.Tensor]:
-        d = ctx.forward(images, meta, part="discriminator")
-        ctx.step(d["loss"], "discriminator")
-        g = ctx.forward(images, meta, part="generator")
-        ctx.step(g["loss"], "generator")
-        return {**g, "d_loss": d["loss"].detach(), "g_loss": g["loss"].detach()}
+        return adversarial_round(ctx, images, meta, ("discriminator", "generator"))
 
     def translate(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """(encoder input, generated, target) as displayable [0, 1] pixels."""
