@@ -153,22 +153,30 @@ class AdaGAN(GAN):
         return {"loss": loss}
 
     def weighted_batch(self, n: int, device: torch.device) -> torch.Tensor:
-        from ssl_toolkit.data import Normalizer, iterate
+        from ssl_toolkit.data import iterate
 
         idx = torch.multinomial(self.data_weights, n, replacement=True).cpu()
         batch, _ = next(iterate(self._data.train, [idx]))
-        return Normalizer.for_data(self._data, device)(batch.to(device))
+        return self._normalizer(device)(batch.to(device))
+
+    def _normalizer(self, device: torch.device):
+        """The data's normaliser on ``device``, made once (a weighted batch needs it every step)."""
+        from ssl_toolkit.data import Normalizer
+
+        if getattr(self, "_normalizer_on", None) is None or self._normalizer_on[0] != device:
+            self._normalizer_on = (device, Normalizer.for_data(self._data, device))
+        return self._normalizer_on[1]
 
     @torch.no_grad()
     def finish_phase(self, device: torch.device) -> None:
         """Component ``phase`` joins the mixture; the next phase's data weights come from the ratio critic."""
-        from ssl_toolkit.data import Normalizer, iterate
+        from ssl_toolkit.data import iterate
 
         phase = int(self.phase)
         self.mixture.copy_(self.joined(phase))
         was_training = self.ratio_critic.training
         self.ratio_critic.eval()
-        normalizer = Normalizer.for_data(self._data, device)
+        normalizer = self._normalizer(device)
         batches = torch.arange(len(self._data.train)).split(WEIGHT_PASS_BATCH)
         logits = torch.cat(
             [

@@ -28,6 +28,7 @@ from pretext.base import EpochContext, PretextTask, StepContext, adversarial_rou
 from pretext.gan import GAN
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss
 from pretext.generators import normalise, pixels
+from pretext.patchgan import downsampling_layers
 from pretext.unet import UNet
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
@@ -41,14 +42,7 @@ class ConvTrunk(nn.Module):
 
     def __init__(self, in_chans: int, downsamplings: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        chans = in_chans
-        for i in range(downsamplings):
-            out = min(64 * 2**i, 512)
-            layers += [nn.Conv2d(chans, out, 4, 2, 1, bias=i == 0)]
-            layers += [nn.BatchNorm2d(out)] if i > 0 else []
-            layers += [nn.LeakyReLU(0.2)]
-            chans = out
+        layers, chans = downsampling_layers(in_chans, downsamplings)
         self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.num_features = chans
 

@@ -29,6 +29,7 @@ from pretext.gan import GAN
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss
 from pretext.generators import normalise, pixels
 from pretext.patchgan import PatchGAN, downsamplings_for
+from pretext.pix2pix import index_list
 from pretext.unet import UNet
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.splits import DataSource
@@ -56,11 +57,9 @@ def cycle_loss(
 
 
 def class_list(text: str, num_classes: int) -> list[int]:
-    try:
-        classes = sorted({int(c) for c in text.split(",") if c.strip()})
-    except ValueError:
-        raise ValueError(f"task.classes_a must be comma-separated class indices, got {text!r}") from None
-    if not classes or any(not 0 <= c < num_classes for c in classes) or len(classes) == num_classes:
+    """The domain-A classes: some but not all of the data's."""
+    classes = sorted(set(index_list(text, "classes_a", num_classes, "classes")))
+    if len(classes) == num_classes:
         raise ValueError(f"task.classes_a must name some but not all classes 0 to {num_classes - 1}, got {text!r}")
     return classes
 

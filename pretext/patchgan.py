@@ -34,19 +34,26 @@ def receptive_field(downsamplings: int) -> int:
     return field
 
 
+def downsampling_layers(in_chans: int, count: int, width: int = 64) -> tuple[list[nn.Module], int]:
+    """``count`` 4x4 stride-2 convs (width, 2 x width, ... channels, at most 8 x width; batch norm after all but
+    the first; LeakyReLU 0.2), the stem of the PatchGAN and of other small discriminators; and their channels."""
+    layers: list[nn.Module] = []
+    chans = in_chans
+    for i in range(count):
+        out = min(width * 2**i, 8 * width)
+        layers += [nn.Conv2d(chans, out, 4, 2, 1, bias=i == 0)]
+        layers += [nn.BatchNorm2d(out)] if i > 0 else []
+        layers += [nn.LeakyReLU(0.2)]
+        chans = out
+    return layers, chans
+
+
 class PatchGAN(nn.Module):
     def __init__(self, in_chans: int, downsamplings: int, width: int = 64) -> None:
         super().__init__()
         if downsamplings < 1:
             raise ValueError(f"a PatchGAN needs at least one downsampling, got {downsamplings}")
-        layers: list[nn.Module] = []
-        chans = in_chans
-        for i in range(downsamplings):
-            out = min(width * 2**i, 8 * width)
-            layers += [nn.Conv2d(chans, out, 4, 2, 1, bias=i == 0)]
-            layers += [nn.BatchNorm2d(out)] if i > 0 else []
-            layers += [nn.LeakyReLU(0.2)]
-            chans = out
+        layers, chans = downsampling_layers(in_chans, downsamplings, width)
         out = min(chans * 2, 8 * width)
         layers += [nn.Conv2d(chans, out, 4, 1, 1, bias=False), nn.BatchNorm2d(out), nn.LeakyReLU(0.2)]
         layers += [nn.Conv2d(out, 1, 4, 1, 1)]

@@ -41,15 +41,15 @@ from ssl_toolkit.registry import TASKS
 LUMINANCE = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of red, green, blue
 
 
-def band_list(text: str, key: str, chans: int) -> list[int]:
-    """'3,2,1' -> [3, 2, 1], each checked against the data's channel count."""
+def index_list(text: str, key: str, count: int, noun: str = "bands") -> list[int]:
+    """'3,2,1' -> [3, 2, 1] (each in 0 .. count - 1, else a ValueError naming ``task.<key>`` and the ``noun``)."""
     try:
-        bands = [int(b) for b in text.split(",") if b.strip()]
+        indices = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise ValueError(f"task.{key} must be comma-separated band indices, got {text!r}") from None
-    if not bands or any(not 0 <= b < chans for b in bands):
-        raise ValueError(f"task.{key} must name bands 0 to {chans - 1}, got {text!r}")
-    return bands
+        raise ValueError(f"task.{key} must be comma-separated {noun} indices, got {text!r}") from None
+    if not indices or any(not 0 <= b < count for b in indices):
+        raise ValueError(f"task.{key} must name {noun} 0 to {count - 1}, got {text!r}")
+    return indices
 
 
 def displayable(x: torch.Tensor) -> torch.Tensor:
@@ -98,8 +98,8 @@ class Pix2Pix(PretextTask):
             raise ValueError(f"translation=colorize needs colour images, {data.name} has {data.in_chans} channel(s)")
         self.kind = kind
         if kind == "bands":
-            self.source = band_list(self.source_text, "source_bands", data.in_chans)
-            self.target = band_list(self.target_text, "target_bands", data.in_chans)
+            self.source = index_list(self.source_text, "source_bands", data.in_chans)
+            self.target = index_list(self.target_text, "target_bands", data.in_chans)
         elif kind == "colorize":
             self.source, self.target = [], list(data.display_channels)
         else:
