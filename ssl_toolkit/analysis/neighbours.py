@@ -1,5 +1,5 @@
-"""Nearest training neighbours of test images by cosine similarity of their features (faiss), with
-precision@k and a picture of queries beside their neighbours."""
+"""Nearest training neighbours of test images by cosine similarity of their features (faiss; the index chosen
+by the bank's size, ``probes.bank_index``), with precision@k and a picture of queries beside their neighbours."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from probes.knn import cosine_neighbours
+from probes.bank_index import cosine_search
 from ssl_toolkit import atomic
 from ssl_toolkit.analysis.sample import Sample, load_images
 from ssl_toolkit.pictures.grids import image_table
@@ -18,7 +18,7 @@ def nearest_neighbours(
     data: Any, x_train: torch.Tensor, y_train: torch.Tensor, sample: Sample, k: int, queries: int, out_dir: Path
 ) -> dict[str, Any]:
     """The k nearest training images of each sampled test image (cosine, faiss); the first ``queries`` drawn."""
-    sims, nbrs = cosine_neighbours(x_train.numpy(), sample.features.cpu().numpy(), k)
+    sims, nbrs, index = cosine_search(x_train.numpy(), sample.features.cpu().numpy(), k)
     k = nbrs.shape[1]
     neighbour_labels, labels = y_train.numpy()[nbrs], sample.labels.numpy()
     same = neighbour_labels == labels[:, None]
@@ -48,5 +48,6 @@ def nearest_neighbours(
         "precision_at_k": round(float(same[:queries].mean()), 6),
         "precision_at_k_all_samples": round(float(same.mean()), 6),
         "samples": len(labels),
-        "similarity": "cosine: faiss IndexFlatIP on L2-normalised features, train split searched",
+        "similarity": "cosine on L2-normalised features, train split searched",
+        "neighbour_index": index,
     }

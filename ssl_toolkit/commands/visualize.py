@@ -5,7 +5,7 @@ Writes into ``RUN/visualize/`` (or ``--out``):
 - ``activation_max_units.png``, ``activation_max_classes.png``: inputs optimised (``activation_max``) to excite
   one backbone feature, or one class logit of a linear probe trained on the frozen features.
 - ``neighbours.png``: test images and their nearest training images by cosine similarity of the features
-  (faiss, exact inner product on L2-normalised features).
+  (faiss on L2-normalised features; exact below 200,000 training images, IVF with measured recall above).
 - ``tsne.png``: a t-SNE map (van der Maaten & Hinton 2008) of test features, coloured by label.
 - ``fgsm_examples.png``: the linear probe (backbone, standardisation, linear classifier) under FGSM.
 - ``visualize.json``: every number measured, with the settings that produced it.
