@@ -53,6 +53,9 @@ class MultiTask(PretextTask):
             weight = self.weights[name] * (1.0 if task.loss_over_ranks else share)
             total = total + weight * result["loss"]
             for key, value in result.items():
+                if key == "online_features":  # the engine's online probe reads the first learner's features
+                    out.setdefault(key, value)
+                    continue
                 metric = f"{name}_{key}" if key in ("loss", "acc") else f"{name}_{key.removesuffix('_loss')}_loss"
                 out[metric] = value.detach()
         out["loss"] = total

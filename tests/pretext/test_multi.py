@@ -66,3 +66,18 @@ def test_combined_run_end_to_end(ssl, tmp_path: Path) -> None:
     assert {"rotation_loss", "jigsaw_acc", "loss"} <= set(last_step)
     assert all(math.isfinite(last_step[k]) for k in ("rotation_loss", "jigsaw_acc", "loss"))
     assert ssl("probe", "--run", run, "--epochs", 1, "data.subset=64")[0] == 0
+
+
+def test_a_joint_embedding_learner_combined_with_a_pretext_task_feeds_the_online_probe(ssl, tmp_path: Path) -> None:
+    """moco+rotation: MoCo's features for the online kNN pass through as they are, never as a per-task metric."""
+    run = tmp_path / "run"
+    small = ["task.moco.proj_hidden=32", "task.moco.proj_dim=16", "task.moco.queue_size=16"]
+    code, _, err = ssl(
+        "pretrain", "--task", "moco+rotation", "--out", run, "--max-steps", 2, "data.subset=64",
+        "train.batch_size=8", "train.log_every=1", *small,
+    )  # fmt: skip
+    assert code == 0, err
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in steps if r["kind"] == "step"]
+    assert steps and all("online_acc" in r and "moco_online_features_loss" not in r for r in steps)
+    assert all(math.isfinite(r["moco_loss"]) and math.isfinite(r["rotation_loss"]) for r in steps)
