@@ -58,6 +58,9 @@ SCHEMA: dict[str, Key] = {
     "data.max_tiles": Key(int, 1_000_000, optional=True, minimum=1),  # GeoTIFF windows in all (null: no limit)
     "data.min_valid_fraction": Key(float, 0.5, minimum=0),  # GeoTIFF windows with fewer valid pixels are left out
     "data.on_bad_file": Key(str, "error", choices=("error", "skip")),
+    "data.overview": Key(int, 0, minimum=0),  # GeoTIFFs: 0 full resolution, N the N-th overview (2^N coarser)
+    "data.assets": Key(list, None, optional=True),  # STAC: band assets by key or common name, in channel order
+    "data.label_property": Key(str, None, optional=True),  # STAC: the item property that holds the class
     "optim.name": Key(str, "adadelta", choices=("adadelta", "sgd", "adam", "adamw", "lars")),
     "optim.lr": Key(float, 1.0, minimum=0),
     "optim.weight_decay": Key(float, 0.0, minimum=0),

@@ -42,6 +42,8 @@ COLUMNS = [
     "bands",
     "time",
     "place",
+    "assets",
+    "resampled",
 ]
 
 
@@ -70,6 +72,12 @@ def index_rows(
             left, bottom, right, top = t.bounds
             row.update(path=t.path, col=t.col, row=t.row, width=t.width, height=t.height, crs=t.crs, bands=t.bands)
             row.update(left=left, bottom=bottom, right=right, top=top)
+            if t.assets is not None:  # a STAC item's tile: its band assets, those read at another resolution
+                keys = catalog.stats_note["assets"]
+                row["assets"] = ",".join(keys)
+                row["resampled"] = ",".join(
+                    f"{key} x{1 / scale:g}" for key, (_, scale) in zip(keys, t.assets, strict=True) if scale != 1
+                )
         else:
             row.update(col=0, row=0, width=catalog.img_size, height=catalog.img_size, crs="")
             row.update(left="", bottom="", right="", top="")
@@ -140,6 +148,9 @@ def summary(rows: list[dict], bad: list[tuple[str, str]], empty: int = 0) -> str
                 f"dates: {len(dated)} dated tiles, {dated[0][:10]} to {dated[-1][:10]}; {revisited} of "
                 f"{len(dates_of)} places taken on two or more dates (task.temporal_positives)"
             )
+    stacked = sorted({(r.get("assets", ""), r.get("resampled", "")) for r in rows if r.get("assets")})
+    for assets, resampled in stacked:
+        lines.append(f"assets: {assets}" + (f"; read on the finest grid, resampled: {resampled}" if resampled else ""))
     if empty:
         lines.append(f"windows left out for too few valid pixels (data.min_valid_fraction): {empty}")
     lines.append(f"bad files: {len(bad)}")

@@ -1,8 +1,9 @@
 """Datasets by name or path, split into train and test, with normalisation statistics.
 
 Names: ``mnist`` (built in), ``eurosat-rgb``, ``eurosat-ms``; paths: a GeoTIFF folder (any ``*.tif`` inside), a
-folder with a lat/lon table ``locations.csv``, a lat/lon table ``*.csv`` itself, or a folder of images
-``ROOT/<class>/<image>``.
+folder with a lat/lon table ``locations.csv``, a lat/lon table ``*.csv`` itself, a folder of images
+``ROOT/<class>/<image>``, or a STAC file (``*.json``: Catalog, Collection, ItemCollection) whose assets are
+GeoTIFFs or COGs, local or over HTTP / object storage.
 """
 
 from __future__ import annotations
@@ -39,26 +40,38 @@ __all__ = [
 ]
 
 
-RASTER_KEYS = ("bands", "tile_size", "tile_stride", "stats_tiles", "max_tiles", "min_valid_fraction")
+RASTER_KEYS = ("bands", "tile_size", "tile_stride", "stats_tiles", "max_tiles", "min_valid_fraction", "overview")
+STAC_KEYS = ("assets", "label_property")
 
 
 def open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: bool) -> Catalog:
     """The dataset ``name`` before its split. Keys that apply to GeoTIFFs alone, set on other data, are refused
     (they would be recorded in the run's config as if they had done something); ``data.image_size`` resizes
     any image data (GeoTIFF tiles are cut to size with ``data.tile_size`` instead)."""
-    raster = _is_raster(name)
+    from ssl_toolkit.data.stac import is_stac_file
+
+    stac = is_stac_file(name)
+    raster = stac or _is_raster(name)
     for key in RASTER_KEYS:
         value = getattr(options, key)
         if not raster and value != getattr(DataOptions(), key):
             raise UserError(
-                f"data.{key}={value} applies to GeoTIFF data (eurosat-ms, or a folder of .tif files); "
+                f"data.{key}={value} applies to GeoTIFF data (eurosat-ms, a folder of .tif files, a STAC file); "
                 f"data '{name}' is not GeoTIFFs"
             )
+    for key in STAC_KEYS:
+        value = getattr(options, key)
+        if not stac and value is not None:
+            raise UserError(f"data.{key}={value} applies to STAC data (a catalog .json); data '{name}' is not STAC")
     if raster and options.image_size is not None:
         raise UserError(
             f"data.image_size={options.image_size} applies to images (mnist, eurosat-rgb, image folders); "
             f"GeoTIFF data '{name}' is cut into tiles with data.tile_size instead"
         )
+    if stac:
+        from ssl_toolkit.data.stac_catalog import stac_catalog
+
+        return stac_catalog(name, bad, options, need_coords)
     catalog = _open_catalog(name, options, bad, need_coords)
     if options.image_size is not None and isinstance(catalog.samples, TensorImages):
         catalog = resized(catalog, options.image_size)
@@ -147,8 +160,8 @@ def _open_catalog(name: str, options: DataOptions, bad: BadFiles, need_coords: b
     if not path.is_dir():
         if path.suffix.lower() != ".csv":
             raise UserError(
-                f"data '{name}': expected a folder (GeoTIFFs, or images ROOT/<class>/<image>) or a lat/lon table "
-                "(.csv with path,lat,lon[,label]), got another kind of file"
+                f"data '{name}': expected a folder (GeoTIFFs, or images ROOT/<class>/<image>), a lat/lon table "
+                "(.csv with path,lat,lon[,label]) or a STAC catalog (.json), got another kind of file"
             )
         from ssl_toolkit.data.image_folder import image_folder_catalog
 

@@ -18,6 +18,7 @@ import torch
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.options import DataOptions
 from ssl_toolkit.data.raster import (
+    Tile,
     TileReader,
     band_statistics,
     find_geotiffs,
@@ -60,6 +61,7 @@ def geotiff_catalog(
         need_coords,
         max_tiles=options.max_tiles,
         min_valid_fraction=options.min_valid_fraction,
+        overview=options.overview,
     )
     for path, reason in index.problems:
         bad.report(path, reason)
@@ -73,15 +75,39 @@ def geotiff_catalog(
         wrong = [b for b in bands if not isinstance(b, int) or not 1 <= b <= index.bands]
         if wrong or not bands:
             raise UserError(f"data.bands: expected band numbers between 1 and {index.bands}, got {bands}")
-    classes = sorted({t.label for t in tiles if t.label is not None})
-    labels = torch.tensor([classes.index(t.label) if t.label is not None else -1 for t in tiles])
     split_of = [Path(t.path).relative_to(root).parts[0] for t in tiles]
     predefined = None
     if {"train", "test"} <= set(split_of):
         predefined = tuple(np.flatnonzero(np.array(split_of) == s) for s in SPLIT_FOLDERS)
-    reader = TileReader(tiles, bands, fill=None)
-    scale = pixel_scale(index.dtype)
-    note: dict = {"bands": bands or list(range(1, index.bands + 1)), "dtype": index.dtype, "nodata": index.nodata}
+    names = index.band_names
+    if bands and names:
+        names = [names[b - 1] for b in bands]
+    return tiles_catalog(
+        name or str(root), tiles, len(bands) if bands else index.bands, index.dtype, options,
+        note={"bands": bands or list(range(1, index.bands + 1)), "dtype": index.dtype, "nodata": index.nodata},
+        bands=bands, predefined=predefined, empty=index.empty, band_names=tuple(names) if names else None,
+    )  # fmt: skip
+
+
+def tiles_catalog(
+    name: str,
+    tiles: list[Tile],
+    in_chans: int,
+    dtype: str,
+    options: DataOptions,
+    *,
+    note: dict,
+    bands: list[int] | None = None,
+    predefined: tuple | None = None,
+    empty: int = 0,
+    band_names: tuple[str | None, ...] | None = None,
+) -> Catalog:
+    """A Catalog of raster tiles read lazily: labels from the tiles' class names, per-band statistics from a seeded
+    sample of training tiles, places of revisits from equal windows, groups by source file (or STAC item)."""
+    classes = sorted({t.label for t in tiles if t.label is not None})
+    labels = torch.tensor([classes.index(t.label) if t.label is not None else -1 for t in tiles])
+    reader = TileReader(tiles, bands, fill=None, overview=options.overview)
+    scale = pixel_scale(dtype)
 
     def stats(split: Split) -> tuple[tuple[float, ...], tuple[float, ...]]:
         g = torch.Generator().manual_seed(0)
@@ -102,19 +128,17 @@ def geotiff_catalog(
         places=window_places(tiles),
     )
     return Catalog(
-        name=name or str(root),
+        name=name,
         samples=samples,
         class_names=tuple(classes),
-        in_chans=len(bands) if bands else index.bands,
+        in_chans=in_chans,
         img_size=tiles[0].height,
         stats=stats,
         pixel_scale=scale,
         predefined=predefined,
         stats_note=note,
-        empty_windows=index.empty,
-        band_names=tuple(index.band_names[b - 1] for b in bands)
-        if bands and index.band_names
-        else (tuple(index.band_names) if index.band_names else None),
+        empty_windows=empty,
+        band_names=band_names,
         tiles=tiles,
         groups=torch.tensor(np.unique([t.path for t in tiles], return_inverse=True)[1]),
         use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),

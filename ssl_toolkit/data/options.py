@@ -25,6 +25,9 @@ class DataOptions:
     max_tiles: int | None = setting("data.max_tiles")
     min_valid_fraction: float = setting("data.min_valid_fraction")
     on_bad_file: str = setting("data.on_bad_file")
+    overview: int = setting("data.overview")
+    assets: list[str] | None = setting("data.assets")
+    label_property: str | None = setting("data.label_property")
 
     @classmethod
     def from_config(cls, data_cfg: dict) -> DataOptions:

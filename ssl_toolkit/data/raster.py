@@ -52,12 +52,37 @@ class Tile:
 
     whole: bool = True
     time: float = math.nan  # days since 1970-01-01 UTC, from the file's date tag or name (see ``revisits``)
+    # a STAC item's tile: (href, scale) of each band asset, read in this order and stacked; ``scale`` is the
+    # asset's pixels per pixel of the finest asset (0.5: a 20 m band under 10 m ones, resampled on read)
+    assets: tuple[tuple[str, float], ...] | None = None
 
 
 def find_geotiffs(root: Path) -> list[Path]:
     """The GeoTIFF files (regular files only: never a FIFO or a device) under ``root``, each once by its
     resolved path, sorted; folder links are followed once and never in a loop."""
     return [p for p in walk_files(root) if p.suffix.lower() in SUFFIXES]
+
+
+def open_raster(href: str, overview: int = 0):
+    """``rasterio.open`` of a path or URL at full resolution (``overview`` 0) or as its ``overview``-th overview
+    level (1: the first, typically 2x coarser); a RasterioIOError names what is missing. A URL is read with the
+    toolkit's network defaults (``remote.GDAL_NETWORK_DEFAULTS``: bounded retries and timeouts)."""
+    import rasterio
+
+    from ssl_toolkit.data.remote import configure_gdal_network, is_remote
+
+    if is_remote(href):
+        configure_gdal_network()
+
+    if overview == 0:
+        return rasterio.open(href)
+    with rasterio.open(href) as src:
+        levels = len(src.overviews(1))
+    if overview > levels:
+        from rasterio.errors import RasterioIOError
+
+        raise RasterioIOError(f"has {levels} overview level(s), data.overview={overview} asks for more")
+    return rasterio.open(href, overview_level=overview - 1)
 
 
 def pixel_scale(dtype: str) -> float:
@@ -107,6 +132,7 @@ def index_geotiffs(
     validate: bool = True,
     max_tiles: int | None = None,
     min_valid_fraction: float = 0.0,
+    overview: int = 0,
 ) -> RasterIndex:
     """Open each file, cut it into windows, locate each window's centre; collect problems as (path, reason).
 
@@ -114,9 +140,8 @@ def index_geotiffs(
     ``tile_size`` every file is one tile and files of another size than the most common are problems. More than
     ``max_tiles`` windows in all is a UserError (counted before any is listed). With ``validate``, windows whose
     share of valid pixels (valid in every band) is below ``min_valid_fraction`` are left out and counted, and a
-    window with none is always left out.
+    window with none is always left out. ``overview`` N > 0 reads each file's N-th overview level instead.
     """
-    import rasterio
     from rasterio.errors import RasterioError
 
     opened, problems = [], []
@@ -127,7 +152,7 @@ def index_geotiffs(
             problems.append((str(path), "is not a regular file"))
             continue
         try:
-            with rasterio.open(path) as src:
+            with open_raster(str(path), overview) as src:
                 opened.append((path, label, src.profile.copy(), src.transform, src.crs, src.nodatavals))
                 times[path] = geotiff_time(src.tags(), path.name)
                 descriptions.setdefault((src.count, src.dtypes[0]), list(src.descriptions))
@@ -171,7 +196,7 @@ def index_geotiffs(
         if not wins:
             problems.append((str(path), f"is {width}x{height} pixels, smaller than data.tile_size={tile_size}"))
             continue
-        lats, lons = _centres_wgs84(affine, crs, wins)
+        lats, lons = centres_wgs84(affine, crs, wins)
         if need_coords and not np.isfinite(lats).all():
             why = "has no CRS" if crs is None else f"has a CRS ({crs}) that cannot be transformed to WGS84"
             problems.append((str(path), f"{why}, so its tiles have no coordinates"))
@@ -189,11 +214,11 @@ def index_geotiffs(
             )  # fmt: skip
     empty = 0
     if validate:
-        tiles, empty = _readable_tiles(tiles, problems, min_valid_fraction)
+        tiles, empty = readable_tiles(tiles, problems, min_valid_fraction, overview)
     return RasterIndex(tiles, layout[0], layout[1], nodata, problems, empty, descriptions.get(layout))
 
 
-def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 (lat, lon) of the window centres; NaN where the file has no CRS or it cannot be transformed."""
     from rasterio._err import CPLE_BaseError  # GDAL's errors; rasterio.errors does not export their base
     from rasterio.errors import CRSError, RasterioError
@@ -216,13 +241,13 @@ def _centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[
     return lats, lons
 
 
-def _readable_tiles(
-    tiles: list[Tile], problems: list[tuple[str, str]], min_valid_fraction: float
+def readable_tiles(
+    tiles: list[Tile], problems: list[tuple[str, str]], min_valid_fraction: float, overview: int = 0
 ) -> tuple[list[Tile], int]:
     """Read every tile once: drop (and count) those with too few valid pixels, and every tile of a file that is
     corrupt or holds NaN pixels it does not declare as nodata (a file is in or out whole: its readable windows
     do not train while the file is listed as bad). Returns the kept tiles and the count of empty ones."""
-    reader = TileReader(tiles, bands=None, fill=None)
+    reader = TileReader(tiles, bands=None, fill=None, overview=overview)
     good, broken, empty = [], set(), 0
     for j, tile in enumerate(tiles):
         if tile.path in broken:
@@ -256,13 +281,23 @@ class TileReader:
     the training device, like 8-bit images), or as float32 with nodata pixels set to ``fill`` when the file has
     nodata. (A float32 read of a uint16 tile costs as much again as the read itself.)
 
+    A STAC item's tile reads the same window of each of its band assets (a coarser asset's window scaled to its
+    grid and resampled bilinearly to the tile's size) and stacks them in order.
+
     Picklable for DataLoader workers (open files are not carried over); keeps up to ``keep_open`` files open.
     """
 
     def __init__(
-        self, tiles: list[Tile], bands: list[int] | None, fill: list[float] | None, keep_open: int = 8
+        self,
+        tiles: list[Tile],
+        bands: list[int] | None,
+        fill: list[float] | None,
+        keep_open: int = 8,
+        overview: int = 0,
     ) -> None:
         self.paths = [t.path for t in tiles]
+        self.assets = [t.assets for t in tiles]
+        self.overview = overview
         self.windows = np.array([(t.col, t.row, t.width, t.height) for t in tiles], dtype=np.int64).reshape(-1, 4)
         self.whole = np.array([t.whole for t in tiles], dtype=bool)
         self.bands = bands
@@ -276,13 +311,12 @@ class TileReader:
         return {**self.__dict__, "_open": OrderedDict(), "_all_valid": {}}
 
     def _dataset(self, path: str):
-        import rasterio
 
         if self._pid != os.getpid():  # a forked DataLoader worker: never share the parent's open files
             self._open, self._pid = OrderedDict(), os.getpid()
         src = self._open.pop(path, None)
         if src is None:
-            src = rasterio.open(path)
+            src = open_raster(path, self.overview)
             if len(self._open) >= self.keep_open:
                 self._open.popitem(last=False)[1].close()
         self._open[path] = src
@@ -291,14 +325,15 @@ class TileReader:
     def read_masked(self, j: int) -> tuple[np.ndarray, np.ndarray | None]:
         """((C, H, W) values, bool (C, H, W) valid), or (values in the stored dtype, None) when the file has no
         nodata value or mask; values with a mask are float32, so they can take a fill."""
-        import rasterio
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
+        if self.assets[j] is not None:
+            return self._read_assets(j)
         path = self.paths[j]
         try:
             if self.whole[j]:  # a chip: open, read, close, as a plain loop would
-                with rasterio.open(path) as src:
+                with open_raster(path, self.overview) as src:
                     return self._read(src, path, None)
             return self._read(self._dataset(path), path, Window(*self.windows[j].tolist()))
         except (RasterioError, OSError) as e:
@@ -307,14 +342,39 @@ class TileReader:
                 broken.close()
             raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
 
-    def _read(self, src, path: str, window) -> tuple[np.ndarray, np.ndarray | None]:
-        from rasterio.enums import MaskFlags
+    def _read_assets(self, j: int) -> tuple[np.ndarray, np.ndarray | None]:
+        from rasterio.errors import RasterioError
+        from rasterio.windows import Window
+
+        from ssl_toolkit.data.remote import redacted
+
+        col, row, width, height = self.windows[j].tolist()
+        parts = []
+        for href, scale in self.assets[j]:
+            window = Window(col * scale, row * scale, width * scale, height * scale)
+            try:
+                parts.append(self._read(self._dataset(href), href, window, (height, width)))
+            except (RasterioError, OSError) as e:
+                broken = self._open.pop(href, None)
+                if broken is not None:
+                    broken.close()
+                raise TileReadError(f"cannot read asset {redacted(href)} ({_first_line(e)})") from None
+        if all(valid is None for _, valid in parts):
+            return np.concatenate([values for values, _ in parts]), None
+        values = np.concatenate([v.astype(np.float32, copy=False) for v, _ in parts])
+        valid = np.concatenate([np.ones(v.shape, dtype=bool) if m is None else m for v, m in parts])
+        return values, valid
+
+    def _read(self, src, path: str, window, out_shape=None) -> tuple[np.ndarray, np.ndarray | None]:
+        from rasterio.enums import MaskFlags, Resampling
 
         if path not in self._all_valid:
             self._all_valid[path] = all(flags == [MaskFlags.all_valid] for flags in src.mask_flag_enums)
+        shape = None if out_shape is None else (src.count if self.bands is None else len(self.bands), *out_shape)
+        how = {"out_shape": shape, "resampling": Resampling.bilinear} if shape is not None else {}
         if self._all_valid[path]:
-            return src.read(self.bands, window=window), None  # the stored dtype: the device converts it
-        data = src.read(self.bands, window=window, out_dtype="float32", masked=True)
+            return src.read(self.bands, window=window, **how), None  # the stored dtype: the device converts it
+        data = src.read(self.bands, window=window, out_dtype="float32", masked=True, **how)
         return np.ma.getdata(data), ~np.ma.getmaskarray(data)
 
     def __call__(self, j: int) -> torch.Tensor:

@@ -1,0 +1,188 @@
+"""A STAC file as a dataset: each item's band assets (local files or COGs over HTTP / object storage) cut into
+tiles on the grid of its finest asset, read by windows and stacked.
+
+Per item, every asset's header is read (one small range request for a COG): the assets must share a CRS and
+cover the same extent; those of coarser resolution are resampled (bilinear) to the finest on read, which the
+tile index states (``ssl data index``: the ``assets`` column). The item's tiles are located as GeoTIFF tiles are
+(window centres in WGS84), dated by the item's datetime and labelled by ``data.label_property``; items of one
+place on several dates share their windows, so they become temporal positives. An item whose asset cannot be
+opened (an unreachable URL, a 404) is a bad file named by item and URL: it stops the run, or with
+``data.on_bad_file=skip`` is left out and listed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.geotiff_folder import tiles_catalog
+from ssl_toolkit.data.options import DataOptions
+from ssl_toolkit.data.raster import Tile, centres_wgs84, open_raster, readable_tiles, window_count, windows
+from ssl_toolkit.data.remote import configure_gdal_network, redacted
+from ssl_toolkit.data.splits import Catalog
+from ssl_toolkit.data.stac import StacScene, read_scenes
+from ssl_toolkit.errors import UserError
+
+EXTENT_TOLERANCE = 0.5  # of the coarsest asset's pixel: assets whose bounds differ by more do not cover one extent
+
+
+@dataclass
+class OpenedScene:
+    scene: StacScene
+    width: int  # of the finest asset
+    height: int
+    transform: object
+    crs: object
+    bands: int
+    dtype: str
+    scales: tuple[float, ...]  # per asset: its pixels per finest pixel
+    resampled: tuple[str, ...]  # asset keys read at another resolution
+
+
+class AssetHeader(NamedTuple):
+    key: str
+    width: int
+    height: int
+    transform: object
+    crs: object
+    count: int
+    dtype: str
+    res: tuple[float, float]
+
+
+def open_scene(scene: StacScene, overview: int) -> OpenedScene:
+    """Every asset's header; a ValueError says what does not fit (unreachable, CRS, extent, dtype)."""
+    from rasterio.errors import RasterioError
+
+    headers = []
+    for key, href in scene.assets:
+        try:
+            with open_raster(href, overview) as src:
+                headers.append(
+                    AssetHeader(key, src.width, src.height, src.transform, src.crs, src.count, src.dtypes[0], src.res)
+                )
+        except (RasterioError, OSError) as e:
+            raise ValueError(f"asset {key} ({redacted(href)}) cannot be opened ({_first_line(e)})") from None
+    finest = min(headers, key=lambda h: h.res[0] * h.res[1])
+    for h in headers:
+        if h.crs != finest.crs:
+            raise ValueError(
+                f"assets {finest.key} ({finest.crs}) and {h.key} ({h.crs}) are in different CRSs (tiles are never "
+                "reprojected)"
+            )
+        if h.dtype != finest.dtype:
+            raise ValueError(f"assets {finest.key} ({finest.dtype}) and {h.key} ({h.dtype}) hold different data types")
+    coarsest = max(max(h.res) for h in headers)
+    box = bounds(finest.transform, finest.width, finest.height)
+    for h in headers:
+        other = bounds(h.transform, h.width, h.height)
+        if max(abs(a - b) for a, b in zip(box, other, strict=True)) > EXTENT_TOLERANCE * coarsest:
+            raise ValueError(
+                f"assets {finest.key} and {h.key} do not cover the same extent ({_fmt(box)} against {_fmt(other)})"
+            )
+    scales = tuple(finest.res[0] / h.res[0] for h in headers)
+    resampled = tuple(f"{h.key} ({h.res[0]:g} -> {finest.res[0]:g})" for h in headers if h.res[0] != finest.res[0])
+    return OpenedScene(
+        scene, finest.width, finest.height, finest.transform, finest.crs, sum(h.count for h in headers), finest.dtype,
+        scales, resampled,
+    )  # fmt: skip
+
+
+def bounds(transform, width: int, height: int) -> tuple[float, float, float, float]:
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (width, height)
+    return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
+
+
+def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: bool) -> Catalog:
+    """The tiles of the STAC file ``source``, opened as ``options`` say (assets, tiles, overview, statistics)."""
+    if options.bands is not None:
+        raise UserError(f"data.bands={options.bands} picks bands of GeoTIFF files; pick STAC bands with data.assets")
+    if not 0 <= options.min_valid_fraction <= 1:
+        raise UserError(f"data.min_valid_fraction must be in [0, 1], got {options.min_valid_fraction}")
+    if options.tile_stride is not None and options.tile_size is None:
+        raise UserError(f"data.tile_stride={options.tile_stride} needs data.tile_size (the tile's side in pixels)")
+    configure_gdal_network()
+    scenes = read_scenes(source, options.assets, options.label_property, bad)
+    opened: list[OpenedScene] = []
+    for scene in scenes:
+        try:
+            opened.append(open_scene(scene, options.overview))
+        except ValueError as e:
+            bad.report(scene.name, str(e))
+    if not opened:
+        raise UserError(f"{redacted(source)}: no usable items ({len(bad.skipped)} left out: {bad.summary(3)})")
+    layout = Counter((o.bands, o.dtype) for o in opened).most_common(1)[0][0]
+    size = Counter((o.width, o.height) for o in opened).most_common(1)[0][0]
+    tile_size, stride = options.tile_size, options.tile_stride
+    total = sum(window_count(o.width, o.height, tile_size, stride) for o in opened)
+    if options.max_tiles is not None and total > options.max_tiles:
+        raise UserError(
+            f"{redacted(source)}: data.tile_size={tile_size} cuts the items into {total:,} tiles, more than "
+            f"data.max_tiles={options.max_tiles:,}; raise data.max_tiles (null: no limit) or use larger tiles"
+        )
+    tiles, problems = [], []
+    for o in opened:
+        name = o.scene.name
+        if (o.bands, o.dtype) != layout:
+            problems.append((name, f"has {o.bands} band(s) of {o.dtype}, the other items {layout[0]} of {layout[1]}"))
+            continue
+        if tile_size is None and (o.width, o.height) != size:
+            problems.append(
+                (name, f"is {o.width}x{o.height} pixels, the other items {size[0]}x{size[1]}; set data.tile_size")
+            )
+            continue
+        wins = windows(o.width, o.height, tile_size, stride)
+        if not wins:
+            problems.append((name, f"is {o.width}x{o.height} pixels, smaller than data.tile_size={tile_size}"))
+            continue
+        lats, lons = centres_wgs84(o.transform, o.crs, wins)
+        if not all(map(math.isfinite, lats)):  # assets without a CRS: place the item by its footprint
+            if need_coords and o.crs is not None:
+                problems.append((name, f"has a CRS ({o.crs}) that cannot be transformed to WGS84"))
+                continue
+            lats[:], lons[:] = o.scene.footprint
+        assets = tuple((href, s) for (_, href), s in zip(o.scene.assets, o.scales, strict=True))
+        for (c, r, w, h), lat, lon in zip(wins, lats, lons, strict=True):
+            left, top = o.transform @ (c, r)
+            right, bottom = o.transform @ (c + w, r + h)
+            tiles.append(
+                Tile(
+                    name, c, r, w, h, o.crs.to_string() if o.crs else "",
+                    (min(left, right), min(bottom, top), max(left, right), max(bottom, top)),
+                    float(lat), float(lon), o.scene.label, o.bands, whole=False, time=o.scene.time, assets=assets,
+                )
+            )  # fmt: skip
+    tiles, empty = readable_tiles(tiles, problems, options.min_valid_fraction, options.overview)
+    for path, reason in problems:
+        bad.report(path, reason)
+    if not tiles:
+        raise UserError(
+            f"{redacted(source)}: no usable tiles ({len(bad.skipped)} bad item(s), {empty} window(s) with less than "
+            f"{options.min_valid_fraction:.0%} valid pixels, data.min_valid_fraction)"
+        )
+    keys = [key for key, _ in opened[0].scene.assets]
+    resampled = sorted({r for o in opened for r in o.resampled})
+    note = {
+        "assets": keys,
+        "dtype": layout[1],
+        "resampled_to_finest": resampled,
+        "overview": options.overview,
+        "items": len({t.path for t in tiles}),
+    }
+    return tiles_catalog(
+        redacted(source), tiles, layout[0], layout[1], options, note=note, empty=empty, band_names=tuple(keys)
+        if len(keys) == layout[0] else None,
+    )  # fmt: skip
+
+
+def _fmt(box: tuple[float, ...]) -> str:
+    return ", ".join(f"{v:.1f}" for v in box)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
