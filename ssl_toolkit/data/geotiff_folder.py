@@ -18,15 +18,15 @@ import torch
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.options import DataOptions
 from ssl_toolkit.data.raster import (
-    Tile,
     TileReader,
     band_statistics,
     find_geotiffs,
     index_geotiffs,
     pixel_scale,
 )
-from ssl_toolkit.data.revisits import window_places
 from ssl_toolkit.data.splits import Catalog, LazyImages, Split
+from ssl_toolkit.data.tile_cache import cached_index, file_stamp
+from ssl_toolkit.data.tile_table import TileTable
 from ssl_toolkit.errors import UserError
 
 SPLIT_FOLDERS = ("train", "test")
@@ -53,45 +53,52 @@ def geotiff_catalog(
     if not files:
         raise UserError(f"{root}: no GeoTIFF files (*.tif, *.tiff)")
     labels = [label_of(root, f) for f in files]
-    index = index_geotiffs(
-        files,
-        labels,
-        tile_size,
-        tile_stride,
-        need_coords,
-        max_tiles=options.max_tiles,
-        min_valid_fraction=options.min_valid_fraction,
-        overview=options.overview,
-    )
-    for path, reason in index.problems:
-        bad.report(path, reason)
-    tiles = index.tiles
-    if not tiles:
+    keys = {"tile_size": tile_size, "tile_stride": tile_stride, "need_coords": need_coords}
+    keys.update(overview=options.overview, min_valid_fraction=options.min_valid_fraction)
+    parts = {"kind": "geotiffs", "files": [[str(f), *file_stamp(f)] for f in files], "labels": labels, **keys}
+
+    def build(folder: Path) -> tuple[TileTable, dict]:
+        index = index_geotiffs(
+            files, labels, tile_size, tile_stride, need_coords, max_tiles=options.max_tiles,
+            min_valid_fraction=options.min_valid_fraction, overview=options.overview, folder=folder,
+        )  # fmt: skip
+        meta = {"bands": index.bands, "dtype": index.dtype, "nodata": index.nodata, "problems": index.problems}
+        return index.tiles, {**meta, "empty": index.empty, "band_names": index.band_names}
+
+    tiles, meta, _ = cached_index(parts, build)  # a first build refuses too many windows before listing any
+    if options.max_tiles is not None and len(tiles) > options.max_tiles:
         raise UserError(
-            f"{root}: no usable tiles ({len(index.problems)} bad file(s), {index.empty} window(s) with less than "
+            f"{root}: {len(tiles):,} tiles, more than data.max_tiles={options.max_tiles:,}; raise data.max_tiles "
+            "(null: no limit) or use larger tiles or stride"
+        )
+    for path, reason in meta["problems"]:
+        bad.report(path, reason)
+    if not len(tiles):
+        raise UserError(
+            f"{root}: no usable tiles ({len(meta['problems'])} bad file(s), {meta['empty']} window(s) with less than "
             f"{options.min_valid_fraction:.0%} valid pixels, data.min_valid_fraction)"
         )
     if bands is not None:
-        wrong = [b for b in bands if not isinstance(b, int) or not 1 <= b <= index.bands]
+        wrong = [b for b in bands if not isinstance(b, int) or not 1 <= b <= meta["bands"]]
         if wrong or not bands:
-            raise UserError(f"data.bands: expected band numbers between 1 and {index.bands}, got {bands}")
-    split_of = [Path(t.path).relative_to(root).parts[0] for t in tiles]
+            raise UserError(f"data.bands: expected band numbers between 1 and {meta['bands']}, got {bands}")
+    split_of = tiles.per_file([Path(f.path).relative_to(root).parts[0] for f in tiles.files])
     predefined = None
-    if {"train", "test"} <= set(split_of):
-        predefined = tuple(np.flatnonzero(np.array(split_of) == s) for s in SPLIT_FOLDERS)
-    names = index.band_names
+    if {"train", "test"} <= set(split_of.tolist()):
+        predefined = tuple(np.flatnonzero(split_of == s) for s in SPLIT_FOLDERS)
+    names = meta["band_names"]
     if bands and names:
         names = [names[b - 1] for b in bands]
     return tiles_catalog(
-        name or str(root), tiles, len(bands) if bands else index.bands, index.dtype, options,
-        note={"bands": bands or list(range(1, index.bands + 1)), "dtype": index.dtype, "nodata": index.nodata},
-        bands=bands, predefined=predefined, empty=index.empty, band_names=tuple(names) if names else None,
+        name or str(root), tiles, len(bands) if bands else meta["bands"], meta["dtype"], options,
+        note={"bands": bands or list(range(1, meta["bands"] + 1)), "dtype": meta["dtype"], "nodata": meta["nodata"]},
+        bands=bands, predefined=predefined, empty=meta["empty"], band_names=tuple(names) if names else None,
     )  # fmt: skip
 
 
 def tiles_catalog(
     name: str,
-    tiles: list[Tile],
+    tiles: TileTable,
     in_chans: int,
     dtype: str,
     options: DataOptions,
@@ -104,8 +111,11 @@ def tiles_catalog(
 ) -> Catalog:
     """A Catalog of raster tiles read lazily: labels from the tiles' class names, per-band statistics from a seeded
     sample of training tiles, places of revisits from equal windows, groups by source file (or STAC item)."""
-    classes = sorted({t.label for t in tiles if t.label is not None})
-    labels = torch.tensor([classes.index(t.label) if t.label is not None else -1 for t in tiles])
+    present = np.unique(np.asarray(tiles.file))
+    classes = sorted({tiles.files[i].label for i in present if tiles.files[i].label is not None})
+    labels = torch.from_numpy(
+        tiles.per_file([classes.index(f.label) if f.label is not None else -1 for f in tiles.files]).astype(np.int64)
+    )
     reader = TileReader(tiles, bands, fill=None, overview=options.overview)
     scale = pixel_scale(dtype)
 
@@ -122,17 +132,17 @@ def tiles_catalog(
         reader,
         torch.arange(len(tiles)),
         labels,
-        torch.tensor([(t.lat, t.lon) for t in tiles], dtype=torch.float64),
-        [t.name for t in tiles],
-        times=torch.tensor([t.time for t in tiles], dtype=torch.float64),
-        places=window_places(tiles),
+        tiles.coords(),
+        tiles.names(),
+        times=tiles.times(),
+        places=tiles.places(),
     )
     return Catalog(
         name=name,
         samples=samples,
         class_names=tuple(classes),
         in_chans=in_chans,
-        img_size=tiles[0].height,
+        img_size=int(tiles.window[0, 3]),
         stats=stats,
         pixel_scale=scale,
         predefined=predefined,
@@ -140,6 +150,6 @@ def tiles_catalog(
         empty_windows=empty,
         band_names=band_names,
         tiles=tiles,
-        groups=torch.tensor(np.unique([t.path for t in tiles], return_inverse=True)[1]),
+        groups=torch.from_numpy(np.asarray(tiles.file, dtype=np.int64)),
         use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),
     )

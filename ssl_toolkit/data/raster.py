@@ -1,13 +1,14 @@
 """GeoTIFF tiles through rasterio: an index of tiles (chips, or windows cut from large scenes) and their reader.
 
-All rasterio code of the toolkit lives here. Each file is read in its own CRS: a tile is a pixel window of one
-file, never reprojected or resampled, so a dataset may mix CRSs (EuroSAT-MS spans eight UTM zones) and no
-tile holds fill pixels from a warp. The WGS84 lat/lon of a tile is its centre transformed from the file's CRS.
+Each file is read in its own CRS: a tile is a pixel window of one file, never reprojected, so a dataset may mix
+CRSs (EuroSAT-MS spans eight UTM zones) and no tile holds fill pixels from a warp (a STAC item's coarser band
+assets are resampled onto its finest grid, the one exception). The WGS84 lat/lon of a tile is its centre
+transformed from the file's CRS. The index is a ``tile_table.TileTable``: columns on disk, not an object per tile.
 
-Indexing opens every file once and, with ``validate``, reads every tile once, so a corrupt or truncated file,
-an all-nodata tile, a file without CRS (when coordinates are needed) or a file with another band count or
-dtype is found before training starts (see ``bad_files``), never half way through an epoch. Reading opens,
-reads and closes a chip like a plain loop, or keeps a few scene files open and reads only the tile's window:
+Indexing opens every file once and, with ``validate``, reads every tile once (``tile_scan``), so a corrupt or
+truncated file, an all-nodata tile, a file without CRS (when coordinates are needed) or a file with another band
+count or dtype is found before training starts (see ``bad_files``), never half way through an epoch. Reading
+opens, reads and closes a chip like a plain loop, or keeps scene files open and reads only the tile's window:
 a scene is never read whole into memory.
 """
 
@@ -24,6 +25,7 @@ import torch
 
 from ssl_toolkit.data.files import is_regular, walk_files
 from ssl_toolkit.data.revisits import geotiff_time
+from ssl_toolkit.data.tile_table import ColumnWriter, SourceFile, TileTable
 from ssl_toolkit.errors import UserError
 
 SUFFIXES = (".tif", ".tiff")
@@ -104,17 +106,32 @@ def window_count(width: int, height: int, size: int | None, stride: int | None) 
 def windows(width: int, height: int, size: int | None, stride: int | None) -> list[tuple[int, int, int, int]]:
     """(col, row, w, h) of the full tiles of ``size`` every ``stride`` pixels, row by row; the whole file when
     ``size`` is None. Tiles that would run past the edge are left out."""
+    return [tuple(int(v) for v in w) for w in window_array(width, height, size, stride)]  # type: ignore[misc]
+
+
+def window_array(width: int, height: int, size: int | None, stride: int | None) -> np.ndarray:
+    """``windows`` as a (K, 4) int32 array, made without a Python object per window."""
     if size is None:
-        return [(0, 0, width, height)]
+        return np.array([[0, 0, width, height]], dtype=np.int32)
     step = stride or size
-    return [
-        (col, row, size, size) for row in range(0, height - size + 1, step) for col in range(0, width - size + 1, step)
-    ]
+    cols, rows = np.arange(0, width - size + 1, step), np.arange(0, height - size + 1, step)
+    grid_rows, grid_cols = np.meshgrid(rows, cols, indexing="ij")
+    out = np.empty((grid_rows.size, 4), dtype=np.int32)
+    out[:, 0], out[:, 1], out[:, 2:] = grid_cols.ravel(), grid_rows.ravel(), size
+    return out
+
+
+def window_bounds(affine, wins: np.ndarray) -> np.ndarray:
+    """(K, 4) left, bottom, right, top of each window in the file's CRS."""
+    c, r, w, h = (wins[:, i].astype(np.float64) for i in range(4))
+    xs0, ys0 = affine @ (c, r)
+    xs1, ys1 = affine @ (c + w, r + h)
+    return np.column_stack([np.minimum(xs0, xs1), np.minimum(ys0, ys1), np.maximum(xs0, xs1), np.maximum(ys0, ys1)])
 
 
 @dataclass
 class RasterIndex:
-    tiles: list[Tile]
+    tiles: TileTable
     bands: int
     dtype: str
     nodata: list[float | None]  # per file band, of the common layout (None: no nodata value)
@@ -133,6 +150,7 @@ def index_geotiffs(
     max_tiles: int | None = None,
     min_valid_fraction: float = 0.0,
     overview: int = 0,
+    folder: Path | None = None,
 ) -> RasterIndex:
     """Open each file, cut it into windows, locate each window's centre; collect problems as (path, reason).
 
@@ -140,10 +158,15 @@ def index_geotiffs(
     ``tile_size`` every file is one tile and files of another size than the most common are problems. More than
     ``max_tiles`` windows in all is a UserError (counted before any is listed). With ``validate``, windows whose
     share of valid pixels (valid in every band) is below ``min_valid_fraction`` are left out and counted, and a
-    window with none is always left out. ``overview`` N > 0 reads each file's N-th overview level instead.
+    window with none is always left out (``tile_scan``). ``overview`` N > 0 reads each file's N-th overview level.
+    The index's columns are written under ``folder / "final"`` (``folder`` a temporary one without it) and
+    memory-mapped.
     """
+    import tempfile
+
     from rasterio.errors import RasterioError
 
+    folder = Path(tempfile.mkdtemp(prefix="ssl-tile-index-")) if folder is None else folder
     opened, problems = [], []
     times: dict[Path, float] = {}
     descriptions: dict[tuple[int, str], list[str | None]] = {}  # band names of the first file of each layout
@@ -159,7 +182,7 @@ def index_geotiffs(
         except (RasterioError, OSError) as e:
             problems.append((str(path), f"cannot open as a GeoTIFF ({_first_line(e)})"))
     if not opened:
-        return RasterIndex([], 0, "uint8", [], problems)
+        return RasterIndex(ColumnWriter(folder / "final").finish([]), 0, "uint8", [], problems)
     layout = Counter((p["count"], p["dtype"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
     size = Counter((p["width"], p["height"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
     nodata = next(list(nd) for _, _, p, _, _, nd in opened if (p["count"], p["dtype"]) == layout)
@@ -173,7 +196,8 @@ def index_geotiffs(
                     f"{path}: {cut} cut the files up to here into {total:,} tiles, more than data.max_tiles="
                     f"{max_tiles:,}; raise data.max_tiles (null: no limit) or use larger tiles or stride"
                 )
-    tiles: list[Tile] = []
+    writer = ColumnWriter(folder / "raw")
+    sources: list[SourceFile] = []
     for path, label, profile, affine, crs, _ in opened:
         width, height = profile["width"], profile["height"]
         if (profile["count"], profile["dtype"]) != layout:
@@ -192,8 +216,8 @@ def index_geotiffs(
                 )
             )
             continue
-        wins = windows(width, height, tile_size, stride)
-        if not wins:
+        wins = window_array(width, height, tile_size, stride)
+        if not len(wins):
             problems.append((str(path), f"is {width}x{height} pixels, smaller than data.tile_size={tile_size}"))
             continue
         lats, lons = centres_wgs84(affine, crs, wins)
@@ -201,105 +225,80 @@ def index_geotiffs(
             why = "has no CRS" if crs is None else f"has a CRS ({crs}) that cannot be transformed to WGS84"
             problems.append((str(path), f"{why}, so its tiles have no coordinates"))
             continue
-        for (c, r, w, h), lat, lon in zip(wins, lats, lons, strict=True):
-            left, top = affine @ (c, r)
-            right, bottom = affine @ (c + w, r + h)
-            tiles.append(
-                Tile(
-                    str(path), c, r, w, h, crs.to_string() if crs else "",
-                    (min(left, right), min(bottom, top), max(left, right), max(bottom, top)),
-                    float(lat), float(lon), label, profile["count"], whole=(w, h) == (width, height),
-                    time=times[path],
-                )
-            )  # fmt: skip
+        whole = len(wins) == 1 and tuple(wins[0]) == (0, 0, width, height)
+        crs_name = crs.to_string() if crs else ""
+        writer.append(
+            file=np.full(len(wins), len(sources)),
+            window=wins,
+            bounds=window_bounds(affine, wins),
+            latlon=np.column_stack([lats, lons]),
+        )
+        sources.append(SourceFile(str(path), crs_name, label, profile["count"], times[path], whole=whole))
+    table = writer.finish(sources)
     empty = 0
     if validate:
-        tiles, empty = readable_tiles(tiles, problems, min_valid_fraction, overview)
-    return RasterIndex(tiles, layout[0], layout[1], nodata, problems, empty, descriptions.get(layout))
+        from ssl_toolkit.data.tile_scan import scan
+
+        table, empty = scan(table, problems, min_valid_fraction, overview, folder)
+    else:
+        os.replace(folder / "raw", folder / "final")
+        table = TileTable.load(folder / "final")
+    return RasterIndex(table, layout[0], layout[1], nodata, problems, empty, descriptions.get(layout))
 
 
-def centres_wgs84(affine, crs, wins: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 (lat, lon) of the window centres; NaN where the file has no CRS or it cannot be transformed."""
+def centres_wgs84(affine, crs, wins) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 (lat, lon) of the window centres ((K, 4) col, row, w, h); NaN where the file has no CRS or it cannot
+    be transformed."""
     from rasterio._err import CPLE_BaseError  # GDAL's errors; rasterio.errors does not export their base
     from rasterio.errors import CRSError, RasterioError
 
-    cols = np.array([c + w / 2 for c, _, w, _ in wins])
-    rows = np.array([r + h / 2 for _, r, _, h in wins])
+    wins = np.asarray(wins, dtype=np.float64).reshape(-1, 4)
+    cols, rows = wins[:, 0] + wins[:, 2] / 2, wins[:, 1] + wins[:, 3] / 2
     xs, ys = affine @ (cols, rows)
     nan = np.full(len(wins), math.nan)
     if crs is None:
-        return nan, nan
+        return nan, nan.copy()
     from rasterio.warp import transform as warp_points
 
     try:
-        lons, lats = warp_points(crs, "EPSG:4326", np.atleast_1d(xs).tolist(), np.atleast_1d(ys).tolist())
+        lons, lats = warp_points(crs, "EPSG:4326", np.atleast_1d(xs), np.atleast_1d(ys))
     except (CRSError, RasterioError, CPLE_BaseError, ValueError, RuntimeError):  # e.g. an engineering CRS
-        return nan, nan
+        return nan, nan.copy()
     lats, lons = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
     bad = ~(np.isfinite(lats) & np.isfinite(lons))
     lats[bad], lons[bad] = math.nan, math.nan
     return lats, lons
 
 
-def readable_tiles(
-    tiles: list[Tile], problems: list[tuple[str, str]], min_valid_fraction: float, overview: int = 0
-) -> tuple[list[Tile], int]:
-    """Read every tile once: drop (and count) those with too few valid pixels, and every tile of a file that is
-    corrupt or holds NaN pixels it does not declare as nodata (a file is in or out whole: its readable windows
-    do not train while the file is listed as bad). Returns the kept tiles and the count of empty ones."""
-    reader = TileReader(tiles, bands=None, fill=None, overview=overview)
-    good, broken, empty = [], set(), 0
-    for j, tile in enumerate(tiles):
-        if tile.path in broken:
-            continue
-        try:
-            values, valid = reader.read_masked(j)
-        except TileReadError as e:
-            problems.append((tile.path, str(e)))
-            broken.add(tile.path)
-            continue
-        if values.dtype.kind == "f" and np.isnan(values if valid is None else values[valid]).any():
-            problems.append((tile.path, "holds NaN pixels but declares no nodata value for them (set one, e.g. nan)"))
-            broken.add(tile.path)
-            continue
-        if valid is not None:
-            share = float(valid.all(axis=0).mean())
-            if share == 0 or share < min_valid_fraction:
-                empty += 1
-                continue
-        good.append(tile)
-    reader.close()
-    return [t for t in good if t.path not in broken], empty
-
-
 class TileReadError(Exception):
     pass
 
 
+KEEP_OPEN = 128  # files a reader keeps open: an epoch in random order visits every file again and again
+
+
 class TileReader:
-    """Reads tile ``j`` as (C, H, W): chosen bands (1-based, None = all), in the stored dtype (converted to float on
-    the training device, like 8-bit images), or as float32 with nodata pixels set to ``fill`` when the file has
-    nodata. (A float32 read of a uint16 tile costs as much again as the read itself.)
+    """Reads tile ``j`` of a TileTable (or a list of Tiles) as (C, H, W): chosen bands (1-based, None = all), in the
+    stored dtype (converted to float on the training device, like 8-bit images), or as float32 with nodata pixels
+    set to ``fill`` when the file has nodata. (A float32 read of a uint16 tile costs as much again as the read.)
 
     A STAC item's tile reads the same window of each of its band assets (a coarser asset's window scaled to its
     grid and resampled bilinearly to the tile's size) and stacks them in order.
 
-    Picklable for DataLoader workers (open files are not carried over); keeps up to ``keep_open`` files open.
+    Picklable for DataLoader workers (open files are not carried over, an on-disk table is mapped again); keeps up
+    to ``keep_open`` files open.
     """
 
     def __init__(
         self,
-        tiles: list[Tile],
+        tiles: TileTable | list[Tile],
         bands: list[int] | None,
         fill: list[float] | None,
-        keep_open: int = 8,
+        keep_open: int = KEEP_OPEN,
         overview: int = 0,
     ) -> None:
-        self.paths = [t.path for t in tiles]
-        self.assets = [t.assets for t in tiles]
+        self.table = tiles if isinstance(tiles, TileTable) else TileTable.of_tiles(tiles)
         self.overview = overview
-        self.windows = np.array([(t.col, t.row, t.width, t.height) for t in tiles], dtype=np.int64).reshape(-1, 4)
-        self.whole = np.array([t.whole for t in tiles], dtype=bool)
         self.bands = bands
         self.fill = None if fill is None else np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1)
         self.keep_open = keep_open
@@ -311,7 +310,6 @@ class TileReader:
         return {**self.__dict__, "_open": OrderedDict(), "_all_valid": {}}
 
     def _dataset(self, path: str):
-
         if self._pid != os.getpid():  # a forked DataLoader worker: never share the parent's open files
             self._open, self._pid = OrderedDict(), os.getpid()
         src = self._open.pop(path, None)
@@ -328,32 +326,33 @@ class TileReader:
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
-        if self.assets[j] is not None:
-            return self._read_assets(j)
-        path = self.paths[j]
+        source = self.table.files[int(self.table.file[j])]
+        if source.assets is not None:
+            return self._read_assets(source.assets, self.table.window[j].tolist())
+        path = source.path
         try:
-            if self.whole[j]:  # a chip: open, read, close, as a plain loop would
+            if source.whole:  # a chip: open, read, close, as a plain loop would
                 with open_raster(path, self.overview) as src:
                     return self._read(src, path, None)
-            return self._read(self._dataset(path), path, Window(*self.windows[j].tolist()))
+            return self._read(self._dataset(path), path, Window(*self.table.window[j].tolist()))
         except (RasterioError, OSError) as e:
             broken = self._open.pop(path, None)
             if broken is not None:
                 broken.close()
             raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
 
-    def _read_assets(self, j: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _read_assets(self, assets, window: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
         from rasterio.errors import RasterioError
         from rasterio.windows import Window
 
         from ssl_toolkit.data.remote import redacted
 
-        col, row, width, height = self.windows[j].tolist()
+        col, row, width, height = window
         parts = []
-        for href, scale in self.assets[j]:
-            window = Window(col * scale, row * scale, width * scale, height * scale)
+        for href, scale in assets:
+            scaled = Window(col * scale, row * scale, width * scale, height * scale)
             try:
-                parts.append(self._read(self._dataset(href), href, window, (height, width)))
+                parts.append(self._read(self._dataset(href), href, scaled, (height, width)))
             except (RasterioError, OSError) as e:
                 broken = self._open.pop(href, None)
                 if broken is not None:

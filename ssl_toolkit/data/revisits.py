@@ -86,16 +86,6 @@ def coordinate_places(coords: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(ids)
 
 
-def window_places(tiles: list) -> torch.Tensor:
-    """Places of GeoTIFF windows: the same CRS and bounds to a tenth of a pixel (no CRS: no place)."""
-    keys: list[object] = []
-    for t in tiles:
-        left, bottom, right, top = t.bounds
-        step = max(abs(right - left) / max(t.width, 1), abs(top - bottom) / max(t.height, 1)) / 10 or 1.0
-        keys.append((t.crs, *(round(v / step) for v in t.bounds)) if t.crs else None)
-    return place_ids(keys)
-
-
 def _mix(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: well-spread 64-bit hashes of 64-bit integers."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -60,10 +60,19 @@ class Split:
         return {
             "labels": self.labels[idx],
             "coords": self.coords[idx] if self.coords is not None else None,
-            "paths": [self.paths[i] for i in idx.tolist()] if self.paths is not None else None,
+            "paths": _select_paths(self.paths, idx),
             "times": self.times[idx] if self.times is not None else None,
             "places": self.places[idx] if self.places is not None else None,
         }
+
+
+def _select_paths(paths, idx: torch.Tensor):
+    """The paths of samples ``idx``: a list, or a lazy view for a sequence that selects itself (tile names)."""
+    if paths is None:
+        return None
+    if hasattr(paths, "select"):
+        return paths.select(idx.numpy())
+    return [paths[i] for i in idx.tolist()]
 
 
 COLOUR_NAMES = {"red": ("red", "b04", "b4"), "green": ("green", "b03", "b3"), "blue": ("blue", "b02", "b2")}

@@ -12,18 +12,23 @@ opened (an unreachable URL, a 404) is a bad file named by item and URL: it stops
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.geotiff_folder import tiles_catalog
 from ssl_toolkit.data.options import DataOptions
-from ssl_toolkit.data.raster import Tile, centres_wgs84, open_raster, readable_tiles, window_count, windows
+from ssl_toolkit.data.raster import centres_wgs84, open_raster, window_array, window_bounds, window_count
 from ssl_toolkit.data.remote import configure_gdal_network, redacted
 from ssl_toolkit.data.splits import Catalog
 from ssl_toolkit.data.stac import StacScene, read_scenes
+from ssl_toolkit.data.tile_cache import cached_index
+from ssl_toolkit.data.tile_scan import scan
+from ssl_toolkit.data.tile_table import ColumnWriter, SourceFile, TileTable
 from ssl_toolkit.errors import UserError
 
 EXTENT_TOLERANCE = 0.5  # of the coarsest asset's pixel: assets whose bounds differ by more do not cover one extent
@@ -124,42 +129,44 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
             f"{redacted(source)}: data.tile_size={tile_size} cuts the items into {total:,} tiles, more than "
             f"data.max_tiles={options.max_tiles:,}; raise data.max_tiles (null: no limit) or use larger tiles"
         )
-    tiles, problems = [], []
-    for o in opened:
-        name = o.scene.name
-        if (o.bands, o.dtype) != layout:
-            problems.append((name, f"has {o.bands} band(s) of {o.dtype}, the other items {layout[0]} of {layout[1]}"))
-            continue
-        if tile_size is None and (o.width, o.height) != size:
-            problems.append(
-                (name, f"is {o.width}x{o.height} pixels, the other items {size[0]}x{size[1]}; set data.tile_size")
-            )
-            continue
-        wins = windows(o.width, o.height, tile_size, stride)
-        if not wins:
-            problems.append((name, f"is {o.width}x{o.height} pixels, smaller than data.tile_size={tile_size}"))
-            continue
-        lats, lons = centres_wgs84(o.transform, o.crs, wins)
-        if not all(map(math.isfinite, lats)):  # assets without a CRS: place the item by its footprint
-            if need_coords and o.crs is not None:
-                problems.append((name, f"has a CRS ({o.crs}) that cannot be transformed to WGS84"))
+    parts = {
+        "kind": "stac",
+        "items": [[o.scene.name, o.scene.assets, o.scene.time, o.scene.label, o.scales] for o in opened],
+        "tile_size": tile_size, "tile_stride": stride, "need_coords": need_coords, "overview": options.overview,
+        "min_valid_fraction": options.min_valid_fraction,
+    }  # fmt: skip
+
+    def build(folder: Path) -> tuple[TileTable, dict]:
+        problems: list[tuple[str, str]] = []
+        writer, sources = ColumnWriter(folder / "raw"), []
+        for o in opened:
+            problem = _layout_problem(o, layout, size, tile_size)
+            wins = window_array(o.width, o.height, tile_size, stride)
+            if problem is None and not len(wins):
+                problem = f"is {o.width}x{o.height} pixels, smaller than data.tile_size={tile_size}"
+            lats, lons = centres_wgs84(o.transform, o.crs, wins)
+            if problem is None and not np.isfinite(lats).all():  # no CRS: the item is placed by its footprint
+                if need_coords and o.crs is not None:
+                    problem = f"has a CRS ({o.crs}) that cannot be transformed to WGS84"
+                lats[:], lons[:] = o.scene.footprint
+            if problem is not None:
+                problems.append((o.scene.name, problem))
                 continue
-            lats[:], lons[:] = o.scene.footprint
-        assets = tuple((href, s) for (_, href), s in zip(o.scene.assets, o.scales, strict=True))
-        for (c, r, w, h), lat, lon in zip(wins, lats, lons, strict=True):
-            left, top = o.transform @ (c, r)
-            right, bottom = o.transform @ (c + w, r + h)
-            tiles.append(
-                Tile(
-                    name, c, r, w, h, o.crs.to_string() if o.crs else "",
-                    (min(left, right), min(bottom, top), max(left, right), max(bottom, top)),
-                    float(lat), float(lon), o.scene.label, o.bands, whole=False, time=o.scene.time, assets=assets,
-                )
+            writer.append(
+                file=np.full(len(wins), len(sources)), window=wins, bounds=window_bounds(o.transform, wins),
+                latlon=np.column_stack([lats, lons]),
             )  # fmt: skip
-    tiles, empty = readable_tiles(tiles, problems, options.min_valid_fraction, options.overview)
-    for path, reason in problems:
+            assets = tuple((href, s) for (_, href), s in zip(o.scene.assets, o.scales, strict=True))
+            crs = o.crs.to_string() if o.crs else ""
+            sources.append(SourceFile(o.scene.name, crs, o.scene.label, o.bands, o.scene.time, assets=assets))
+        table, empty = scan(writer.finish(sources), problems, options.min_valid_fraction, options.overview, folder)
+        return table, {"problems": problems, "empty": empty}
+
+    tiles, meta, _ = cached_index(parts, build)
+    for path, reason in meta["problems"]:
         bad.report(path, reason)
-    if not tiles:
+    empty = meta["empty"]
+    if not len(tiles):
         raise UserError(
             f"{redacted(source)}: no usable tiles ({len(bad.skipped)} bad item(s), {empty} window(s) with less than "
             f"{options.min_valid_fraction:.0%} valid pixels, data.min_valid_fraction)"
@@ -171,12 +178,20 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
         "dtype": layout[1],
         "resampled_to_finest": resampled,
         "overview": options.overview,
-        "items": len({t.path for t in tiles}),
+        "items": len(np.unique(np.asarray(tiles.file))),
     }
     return tiles_catalog(
         redacted(source), tiles, layout[0], layout[1], options, note=note, empty=empty, band_names=tuple(keys)
         if len(keys) == layout[0] else None,
     )  # fmt: skip
+
+
+def _layout_problem(o: OpenedScene, layout: tuple, size: tuple, tile_size: int | None) -> str | None:
+    if (o.bands, o.dtype) != layout:
+        return f"has {o.bands} band(s) of {o.dtype}, the other items {layout[0]} of {layout[1]}"
+    if tile_size is None and (o.width, o.height) != size:
+        return f"is {o.width}x{o.height} pixels, the other items {size[0]}x{size[1]}; set data.tile_size"
+    return None
 
 
 def _fmt(box: tuple[float, ...]) -> str:

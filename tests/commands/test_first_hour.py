@@ -55,7 +55,7 @@ def test_a_truncated_scene_gives_no_windows(tmp_path: Path, scenes: Path) -> Non
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 2 // 3])  # its first rows still read
     data = load_data(str(root), DataOptions(tile_size=64, tile_stride=64, on_bad_file="skip"))
     assert [p for p, _ in data.skipped] == [str(broken)]
-    assert not any(p.startswith(str(broken)) for p in data.train.paths + data.test.paths)
+    assert not any(p.startswith(str(broken)) for p in [*data.train.paths, *data.test.paths])
 
 
 def test_ctrl_c_writes_a_checkpoint_and_resume_ends_like_an_uninterrupted_run(ssl, tmp_path: Path) -> None:
