@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+CHUNK = 65_536  # rows at a time where a whole column would be copied
 COLUMNS = {"file": ("int32", ()), "window": ("int32", (4,)), "bounds": ("float64", (4,)), "latlon": ("float64", (2,))}
 
 
@@ -156,25 +157,36 @@ class TileTable:
 
     def places(self) -> torch.Tensor:
         """Places of windows: the same CRS and bounds to a tenth of a pixel make one place (no CRS: no place, -1),
-        numbered in order of first appearance (``revisits.place_ids``' numbering); computed on the columns."""
+        numbered in order of first appearance (``revisits.place_ids``' numbering). Computed chunk by chunk as one
+        64-bit hash per window (SplitMix64 over the CRS and the rounded bounds), so a million windows cost a few
+        arrays of a million integers, never a million keys."""
+        from ssl_toolkit.data.revisits import _mix
+
         n = len(self)
         ids = np.full(n, -1, dtype=np.int64)
         crs_names = sorted({f.crs for f in self.files if f.crs})
         if not crs_names or n == 0:
             return torch.from_numpy(ids)
-        crs_id = self.per_file([crs_names.index(f.crs) if f.crs else -1 for f in self.files])
-        bounds, window = np.asarray(self.columns["bounds"]), np.asarray(self.window)
-        step = (
-            np.maximum(
-                np.abs(bounds[:, 2] - bounds[:, 0]) / np.maximum(window[:, 2], 1),
-                np.abs(bounds[:, 3] - bounds[:, 1]) / np.maximum(window[:, 3], 1),
+        crs_id = self.per_file([crs_names.index(f.crs) if f.crs else -1 for f in self.files]).astype(np.int64)
+        hashes = np.empty(n, dtype=np.uint64)
+        for start in range(0, n, CHUNK):
+            end = min(n, start + CHUNK)
+            bounds, window = np.asarray(self.columns["bounds"][start:end]), np.asarray(self.window[start:end])
+            step = (
+                np.maximum(
+                    np.abs(bounds[:, 2] - bounds[:, 0]) / np.maximum(window[:, 2], 1),
+                    np.abs(bounds[:, 3] - bounds[:, 1]) / np.maximum(window[:, 3], 1),
+                )
+                / 10
             )
-            / 10
-        )
-        step[step == 0] = 1.0
-        keys = np.column_stack([crs_id, np.round(bounds / step[:, None])]).astype(np.float64)
-        located = crs_id >= 0
-        _, first, inverse = np.unique(keys[located], axis=0, return_index=True, return_inverse=True)
+            step[step == 0] = 1.0
+            rounded = np.round(bounds / step[:, None]).astype(np.int64).view(np.uint64)
+            h = _mix(crs_id[start:end].view(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+            for k in range(4):
+                h = _mix(h ^ rounded[:, k])
+            hashes[start:end] = h
+        located = np.flatnonzero(crs_id >= 0)
+        _, first, inverse = np.unique(hashes[located], return_index=True, return_inverse=True)
         rank = np.empty(len(first), dtype=np.int64)
         rank[np.argsort(first, kind="stable")] = np.arange(len(first))
         ids[located] = rank[inverse.reshape(-1)]
