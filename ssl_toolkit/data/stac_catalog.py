@@ -112,55 +112,18 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
         raise UserError(f"data.tile_stride={options.tile_stride} needs data.tile_size (the tile's side in pixels)")
     configure_gdal_network()
     scenes = read_scenes(source, options.assets, options.label_property, bad)
-    opened: list[OpenedScene] = []
-    for scene in scenes:
-        try:
-            opened.append(open_scene(scene, options.overview))
-        except ValueError as e:
-            bad.report(scene.name, str(e))
-    if not opened:
+    if not scenes:
         raise UserError(f"{redacted(source)}: no usable items ({len(bad.skipped)} left out: {bad.summary(3)})")
-    layout = Counter((o.bands, o.dtype) for o in opened).most_common(1)[0][0]
-    size = Counter((o.width, o.height) for o in opened).most_common(1)[0][0]
     tile_size, stride = options.tile_size, options.tile_stride
-    total = sum(window_count(o.width, o.height, tile_size, stride) for o in opened)
-    if options.max_tiles is not None and total > options.max_tiles:
-        raise UserError(
-            f"{redacted(source)}: data.tile_size={tile_size} cuts the items into {total:,} tiles, more than "
-            f"data.max_tiles={options.max_tiles:,}; raise data.max_tiles (null: no limit) or use larger tiles"
-        )
     parts = {
         "kind": "stac",
-        "items": [[o.scene.name, o.scene.assets, o.scene.time, o.scene.label, o.scales] for o in opened],
+        "items": [[sc.name, sc.assets, sc.time, sc.label, sc.footprint] for sc in scenes],
         "tile_size": tile_size, "tile_stride": stride, "need_coords": need_coords, "overview": options.overview,
         "min_valid_fraction": options.min_valid_fraction,
     }  # fmt: skip
 
     def build(folder: Path) -> tuple[TileTable, dict]:
-        problems: list[tuple[str, str]] = []
-        writer, sources = ColumnWriter(folder / "raw"), []
-        for o in opened:
-            problem = _layout_problem(o, layout, size, tile_size)
-            wins = window_array(o.width, o.height, tile_size, stride)
-            if problem is None and not len(wins):
-                problem = f"is {o.width}x{o.height} pixels, smaller than data.tile_size={tile_size}"
-            lats, lons = centres_wgs84(o.transform, o.crs, wins)
-            if problem is None and not np.isfinite(lats).all():  # no CRS: the item is placed by its footprint
-                if need_coords and o.crs is not None:
-                    problem = f"has a CRS ({o.crs}) that cannot be transformed to WGS84"
-                lats[:], lons[:] = o.scene.footprint
-            if problem is not None:
-                problems.append((o.scene.name, problem))
-                continue
-            writer.append(
-                file=np.full(len(wins), len(sources)), window=wins, bounds=window_bounds(o.transform, wins),
-                latlon=np.column_stack([lats, lons]),
-            )  # fmt: skip
-            assets = tuple((href, s) for (_, href), s in zip(o.scene.assets, o.scales, strict=True))
-            crs = o.crs.to_string() if o.crs else ""
-            sources.append(SourceFile(o.scene.name, crs, o.scene.label, o.bands, o.scene.time, assets=assets))
-        table, empty = scan(writer.finish(sources), problems, options.min_valid_fraction, options.overview, folder)
-        return table, {"problems": problems, "empty": empty}
+        return build_index(scenes, options, need_coords, folder, redacted(source))
 
     tiles, meta, _ = cached_index(parts, build)
     for path, reason in meta["problems"]:
@@ -171,19 +134,78 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
             f"{redacted(source)}: no usable tiles ({len(bad.skipped)} bad item(s), {empty} window(s) with less than "
             f"{options.min_valid_fraction:.0%} valid pixels, data.min_valid_fraction)"
         )
-    keys = [key for key, _ in opened[0].scene.assets]
-    resampled = sorted({r for o in opened for r in o.resampled})
+    keys = meta["assets"]
     note = {
         "assets": keys,
-        "dtype": layout[1],
-        "resampled_to_finest": resampled,
+        "dtype": meta["dtype"],
+        "resampled_to_finest": meta["resampled"],
         "overview": options.overview,
         "items": len(np.unique(np.asarray(tiles.file))),
     }
     return tiles_catalog(
-        redacted(source), tiles, layout[0], layout[1], options, note=note, empty=empty, band_names=tuple(keys)
-        if len(keys) == layout[0] else None,
+        redacted(source), tiles, meta["bands"], meta["dtype"], options, note=note, empty=empty,
+        band_names=tuple(keys) if len(keys) == meta["bands"] else None,
     )  # fmt: skip
+
+
+def build_index(
+    scenes: list[StacScene], options: DataOptions, need_coords: bool, folder: Path, label: str
+) -> tuple[TileTable, dict]:
+    """Open every item's assets (headers only), cut the items into windows on their finest grid, scan them; the
+    table under ``folder / "final"`` and the meta (layout, problems, counts). An index that met an asset it could
+    not open is marked ``transient``: it is used but not kept, since the server may answer next time."""
+    problems: list[tuple[str, str]] = []
+    opened: list[OpenedScene] = []
+    for scene in scenes:
+        try:
+            opened.append(open_scene(scene, options.overview))
+        except ValueError as e:
+            problems.append((scene.name, str(e)))
+    transient = any("cannot be opened" in reason for _, reason in problems)
+    if not opened:
+        meta = {"problems": problems, "empty": 0, "bands": 0, "dtype": "uint8", "assets": [], "resampled": []}
+        return ColumnWriter(folder / "final").finish([]), {**meta, "transient": transient}
+    layout = Counter((o.bands, o.dtype) for o in opened).most_common(1)[0][0]
+    size = Counter((o.width, o.height) for o in opened).most_common(1)[0][0]
+    tile_size, stride = options.tile_size, options.tile_stride
+    total = sum(window_count(o.width, o.height, tile_size, stride) for o in opened)
+    if options.max_tiles is not None and total > options.max_tiles:
+        raise UserError(
+            f"{label}: data.tile_size={tile_size} cuts the items into {total:,} tiles, more than "
+            f"data.max_tiles={options.max_tiles:,}; raise data.max_tiles (null: no limit) or use larger tiles"
+        )
+    writer, sources = ColumnWriter(folder / "raw"), []
+    for o in opened:
+        problem = _layout_problem(o, layout, size, tile_size)
+        wins = window_array(o.width, o.height, tile_size, stride)
+        if problem is None and not len(wins):
+            problem = f"is {o.width}x{o.height} pixels, smaller than data.tile_size={tile_size}"
+        lats, lons = centres_wgs84(o.transform, o.crs, wins)
+        if problem is None and not np.isfinite(lats).all():  # no CRS: the item is placed by its footprint
+            if need_coords and o.crs is not None:
+                problem = f"has a CRS ({o.crs}) that cannot be transformed to WGS84"
+            lats[:], lons[:] = o.scene.footprint
+        if problem is not None:
+            problems.append((o.scene.name, problem))
+            continue
+        writer.append(
+            file=np.full(len(wins), len(sources)), window=wins, bounds=window_bounds(o.transform, wins),
+            latlon=np.column_stack([lats, lons]),
+        )  # fmt: skip
+        assets = tuple((href, s) for (_, href), s in zip(o.scene.assets, o.scales, strict=True))
+        crs = o.crs.to_string() if o.crs else ""
+        sources.append(SourceFile(o.scene.name, crs, o.scene.label, o.bands, o.scene.time, assets=assets))
+    table, empty = scan(writer.finish(sources), problems, options.min_valid_fraction, options.overview, folder)
+    meta = {
+        "problems": problems,
+        "empty": empty,
+        "bands": layout[0],
+        "dtype": layout[1],
+        "assets": [key for key, _ in opened[0].scene.assets],
+        "resampled": sorted({r for o in opened for r in o.resampled}),
+        "transient": transient or any("cannot read asset" in reason for _, reason in problems),
+    }
+    return table, meta
 
 
 def _layout_problem(o: OpenedScene, layout: tuple, size: tuple, tile_size: int | None) -> str | None:

@@ -6,7 +6,7 @@ names, assets and dates), the tiling keys, the overview level, the validity thre
 ``<key>.partial`` (its scan resumes there after an interruption) and becomes ``<key>`` by one rename when done;
 processes that ask for the same index at once (DDP ranks) wait for one another on a lock instead of building
 it twice. An index that cannot be read back is rebuilt; a cache folder that cannot be written means a
-temporary one.
+temporary one. An index whose build met a network failure (``meta["transient"]``) is used once and not kept.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import numpy as np
 
 from ssl_toolkit.cache import cache_dir
 from ssl_toolkit.data.tile_table import TileTable
@@ -74,6 +76,12 @@ def _cached(root: Path, key: str, build: Callable[[Path], tuple[TileTable, dict]
             shutil.rmtree(final, ignore_errors=True)
     work = root / f"{key}.partial"
     table, meta = build(work)
+    if meta.get("transient"):  # e.g. a server that did not answer: use this index, build afresh next time
+        mapped = TileTable.load(work / "final")
+        table = TileTable(mapped.files, {k: np.array(v) for k, v in mapped.columns.items()})  # in memory
+        shutil.rmtree(work, ignore_errors=True)
+        return table, meta, False
+    table.save_places()
     (work / "final" / "meta.json").write_text(json.dumps(meta))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(work / "final", final)

@@ -66,6 +66,7 @@ class TileTable:
 
     def __init__(self, files: list[SourceFile], columns: dict[str, np.ndarray], folder: Path | None = None) -> None:
         self.files, self.columns, self.folder = files, columns, folder
+        self.saved_places: np.ndarray | None = None
 
     @classmethod
     def load(cls, folder: Path) -> TileTable:
@@ -81,7 +82,16 @@ class TileTable:
                 columns[name] = np.zeros((0, *shape), dtype=dtype)
             else:
                 columns[name] = np.memmap(path, dtype=dtype, mode="r", shape=(rows, *shape))
-        return cls(files, columns, folder)
+        table = cls(files, columns, folder)
+        if (folder / "place.npy").is_file():
+            table.saved_places = np.load(folder / "place.npy", mmap_mode="r", allow_pickle=False)
+        return table
+
+    def save_places(self) -> None:
+        """Compute the places once and keep them beside the columns (an index reused does not compute them)."""
+        if self.folder is not None:
+            np.save(self.folder / "place.npy", self.places().numpy().astype(np.int32))
+            self.saved_places = np.load(self.folder / "place.npy", mmap_mode="r", allow_pickle=False)
 
     @classmethod
     def in_memory(cls, files: list[SourceFile], **columns: np.ndarray) -> TileTable:
@@ -110,7 +120,7 @@ class TileTable:
 
     def __getstate__(self) -> dict:  # DataLoader workers map the files again instead of copying the columns
         if self.folder is not None:
-            return {"files": self.files, "columns": None, "folder": self.folder}
+            return {"files": self.files, "columns": None, "folder": self.folder, "saved_places": None}
         return self.__dict__.copy()
 
     def __setstate__(self, state: dict) -> None:
@@ -162,6 +172,8 @@ class TileTable:
         arrays of a million integers, never a million keys."""
         from ssl_toolkit.data.revisits import _mix
 
+        if self.saved_places is not None:
+            return torch.from_numpy(np.asarray(self.saved_places, dtype=np.int64))
         n = len(self)
         ids = np.full(n, -1, dtype=np.int64)
         crs_names = sorted({f.crs for f in self.files if f.crs})
