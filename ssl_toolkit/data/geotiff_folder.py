@@ -111,7 +111,7 @@ def tiles_catalog(
 ) -> Catalog:
     """A Catalog of raster tiles read lazily: labels from the tiles' class names, per-band statistics from a seeded
     sample of training tiles, places of revisits from equal windows, groups by source file (or STAC item)."""
-    present = np.unique(np.asarray(tiles.file))
+    present = np.flatnonzero(np.bincount(np.asarray(tiles.file), minlength=len(tiles.files)))
     classes = sorted({tiles.files[i].label for i in present if tiles.files[i].label is not None})
     labels = torch.from_numpy(
         tiles.per_file([classes.index(f.label) if f.label is not None else -1 for f in tiles.files]).astype(np.int64)

@@ -140,7 +140,7 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
         "dtype": meta["dtype"],
         "resampled_to_finest": meta["resampled"],
         "overview": options.overview,
-        "items": len(np.unique(np.asarray(tiles.file))),
+        "items": int(np.count_nonzero(np.bincount(np.asarray(tiles.file), minlength=len(tiles.files)))),
     }
     return tiles_catalog(
         redacted(source), tiles, meta["bands"], meta["dtype"], options, note=note, empty=empty,
