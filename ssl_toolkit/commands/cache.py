@@ -1,5 +1,5 @@
-"""``ssl cache``: what the on-disk cache holds (decoded datasets, extracted features, permutation sets, GAN
-judges) under ``$SSL_CACHE_DIR`` (default ``~/.cache/ssl-toolkit``), and ``ssl cache clear`` to empty it."""
+"""``ssl cache``: what the on-disk cache holds (decoded datasets, extracted features, tile indexes, permutation
+sets, GAN judges) under ``$SSL_CACHE_DIR`` (default ``~/.cache/ssl-toolkit``), and ``ssl cache clear`` to empty it."""
 
 from __future__ import annotations
 
