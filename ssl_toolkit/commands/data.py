@@ -2,10 +2,11 @@
 
 ``index`` opens a dataset as training would (every file checked), writes one CSV row per tile (path, window,
 CRS, bounds in that CRS, WGS84 lat/lon of the centre, label, band count, acquisition date and place where the
-data says them; for a STAC item's tile its band assets and those resampled onto the finest grid) and prints a summary (with the places taken on several dates: temporal positives); bad files are
-listed, never fatal, since finding them is the point. ``map`` draws the tiles on a lon/lat scatter coloured by
-label, by k-means cluster on the sphere (as the geolocation task makes them), or by train/test side of the
-split (``data.split=geographic`` shows the held-out regions), from a dataset or an index CSV.
+data says them; for a STAC item's tile its band assets and those resampled onto the finest grid) and prints a
+summary (with the places taken on several dates: temporal positives); bad files are listed, never fatal, since
+finding them is the point. ``map`` draws the tiles on a lon/lat scatter coloured by label, by k-means cluster
+on the sphere (as the geolocation task makes them), or by train/test side of the split (``data.split=geographic``
+shows the held-out regions), from a dataset or an index CSV.
 """
 
 from __future__ import annotations

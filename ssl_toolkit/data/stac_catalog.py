@@ -1,11 +1,14 @@
 """A STAC file as a dataset: each item's band assets (local files or COGs over HTTP / object storage) cut into
 tiles on the grid of its finest asset, read by windows and stacked.
 
-Per item, every asset's header is read (one small range request for a COG): the assets must share a CRS and
-cover the same extent; those of coarser resolution are resampled (bilinear) to the finest on read, which the
-tile index states (``ssl data index``: the ``assets`` column). The item's tiles are located as GeoTIFF tiles are
-(window centres in WGS84), dated by the item's datetime and labelled by ``data.label_property``; items of one
-place on several dates share their windows, so they become temporal positives. An item whose asset cannot be
+When the index is built, every asset's header is read (one small range request for a COG): the assets of an
+item must share a CRS and cover the same extent; those of coarser resolution are resampled (bilinear) to the
+finest on read, which the tile index states (``ssl data index``: the ``assets`` and ``resampled`` columns). The
+index is kept (``tile_cache``) keyed on the items with their URLs less any query string, and stores them so: a
+signed URL's token never lands on disk, and a reused index reads through the URLs the catalog gives now. The
+item's tiles are located as GeoTIFF tiles are (window centres in WGS84), dated by the item's datetime and
+labelled by ``data.label_property``; items of one place on several dates share their windows, so they become
+temporal positives. An item whose asset cannot be
 opened (an unreachable URL, a 404) is a bad file named by item and URL: it stops the run, or with
 ``data.on_bad_file=skip`` is left out and listed.
 """
@@ -13,7 +16,7 @@ opened (an unreachable URL, a 404) is a bad file named by item and URL: it stops
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -117,7 +120,7 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
     tile_size, stride = options.tile_size, options.tile_stride
     parts = {
         "kind": "stac",
-        "items": [[sc.name, sc.assets, sc.time, sc.label, sc.footprint] for sc in scenes],
+        "items": [[sc.name, [redacted(h) for _, h in sc.assets], sc.time, sc.label, sc.footprint] for sc in scenes],
         "tile_size": tile_size, "tile_stride": stride, "need_coords": need_coords, "overview": options.overview,
         "min_valid_fraction": options.min_valid_fraction,
     }  # fmt: skip
@@ -126,6 +129,13 @@ def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: 
         return build_index(scenes, options, need_coords, folder, redacted(source))
 
     tiles, meta, _ = cached_index(parts, build)
+    current = {sc.name: sc.assets for sc in scenes}  # the URLs as the catalog gives them now, tokens and all
+    tiles = tiles.with_files(
+        [
+            replace(f, assets=tuple((h, s) for (_, h), (_, s) in zip(current[f.path], f.assets, strict=True)))
+            for f in tiles.files
+        ]
+    )
     for path, reason in meta["problems"]:
         bad.report(path, reason)
     empty = meta["empty"]
@@ -196,6 +206,10 @@ def build_index(
         crs = o.crs.to_string() if o.crs else ""
         sources.append(SourceFile(o.scene.name, crs, o.scene.label, o.bands, o.scene.time, assets=assets))
     table, empty = scan(writer.finish(sources), problems, options.min_valid_fraction, options.overview, folder)
+    # what stays on disk names each asset without the query string of a signed URL (a token never lands on disk)
+    table = table.write_files(
+        [replace(f, assets=tuple((redacted(h), s) for h, s in f.assets or ())) for f in table.files]
+    )
     meta = {
         "problems": problems,
         "empty": empty,

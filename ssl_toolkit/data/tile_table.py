@@ -156,6 +156,18 @@ class TileTable:
         """A per-file value spread to every tile (by the tiles' file ids)."""
         return np.asarray(values)[np.asarray(self.file)]
 
+    def with_files(self, files: list[SourceFile]) -> TileTable:
+        """The same rows with other per-file facts (e.g. current URLs for the assets); ``files.json`` is kept."""
+        table = TileTable(files, self.columns, None)
+        table.saved_places = self.saved_places
+        return table
+
+    def write_files(self, files: list[SourceFile]) -> TileTable:
+        """Rewrite the on-disk per-file facts (e.g. with URLs stripped of their tokens); the table reloaded."""
+        assert self.folder is not None
+        (self.folder / "files.json").write_text(json.dumps([asdict(f) for f in files]))
+        return TileTable.load(self.folder)
+
     def names(self) -> TileNames:
         return TileNames(self)
 

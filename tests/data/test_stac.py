@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +113,15 @@ def test_moco_plus_geolocation_trains_on_a_stac_catalog_served_over_http_and_is_
     assert rows[0]["path"].startswith(f"{catalog}#place0_2021-06-05") and rows[0]["assets"] == "B04,B03,B02"
     code, out, err = ssl("data", "map", root / "index.csv", "--color", "label", "--out", root / "map.png")
     assert code == 0 and (root / "map.png").stat().st_size > 0, err
-    written = [p for p in [*run.rglob("*"), root / "index.csv"] if p.is_file()]
-    assert not [p for p in written if b"SECRET123" in p.read_bytes()]
+    cache = Path(os.environ["SSL_CACHE_DIR"])
+    written = [p for p in [*run.rglob("*"), root / "index.csv", *cache.rglob("*")] if p.is_file()]
+    assert not [p for p in written if b"SECRET123" in p.read_bytes()]  # nor in the kept tile index
+    for f in (root / "items").glob("*.json"):  # the token rotates: the kept index is reused, read with the new one
+        f.write_text(f.read_text().replace("SECRET123", "SECRET456"))
+    before = server.requests.copy()
+    code, out, err = ssl("data", "index", catalog, "--out", root / "index2.csv", *keys)
+    assert code == 0 and "32 tiles" in out, err
+    assert sum(server.requests.values()) == sum(before.values())  # no asset opened: the index came from the cache
 
 
 def test_redacted_drops_tokens_and_passwords_from_urls() -> None:
