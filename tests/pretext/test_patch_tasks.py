@@ -129,3 +129,24 @@ def test_damaged_jigsaw_on_one_channel_turns_colorization_off(capsys) -> None:
     assert "colorization is switched off" in capsys.readouterr().err
     out = task(torch.randn(3, 1, 28, 28), {})
     assert "color_loss" not in out and torch.isfinite(out["loss"])
+
+
+def test_a_permutation_curriculum_grows_the_puzzles_from_the_first_permutations_to_all() -> None:
+    """task.curriculum=0.5, curriculum_start=10 of 100: 10 at the start, 55 a quarter in, all from half way; all
+    outside training; puzzles are drawn from the active ones only."""
+    from types import SimpleNamespace
+
+    task = Jigsaw(create_backbone("mnist_net", 1, 28), num_permutations=100, curriculum=0.5, curriculum_start=10)
+    task.train()
+    images = torch.rand(512, 1, 28, 28)
+    for done, active in ((0.0, 10), (0.25, 55), (0.5, 100), (0.9, 100)):
+        task.attach(SimpleNamespace(fraction_done=done))
+        assert task.active_permutations() == active
+        _, _, labels = task.puzzle(images)
+        assert int(labels.max()) < active and (active == 100 or int(labels.max()) >= active // 2)
+    task.eval()
+    task.attach(SimpleNamespace(fraction_done=0.0))
+    assert task.active_permutations() == 100
+    assert Jigsaw(create_backbone("mnist_net", 1, 28), num_permutations=100).train().active_permutations() == 100
+    with pytest.raises(ValueError, match="curriculum must be in"):
+        Jigsaw(create_backbone("mnist_net", 1, 28), num_permutations=100, curriculum=2.0)
