@@ -180,7 +180,7 @@ def index_geotiffs(
                 times[path] = geotiff_time(src.tags(), path.name)
                 descriptions.setdefault((src.count, src.dtypes[0]), list(src.descriptions))
         except (RasterioError, OSError) as e:
-            problems.append((str(path), f"cannot open as a GeoTIFF ({_first_line(e)})"))
+            problems.append((str(path), f"cannot open as a GeoTIFF ({first_line(e)})"))
     if not opened:
         return RasterIndex(ColumnWriter(folder / "final").finish([]), 0, "uint8", [], problems)
     layout = Counter((p["count"], p["dtype"]) for _, _, p, _, _, _ in opened).most_common(1)[0][0]
@@ -339,7 +339,7 @@ class TileReader:
             broken = self._open.pop(path, None)
             if broken is not None:
                 broken.close()
-            raise TileReadError(f"cannot read the file, truncated or corrupt? ({_first_line(e)})") from None
+            raise TileReadError(f"cannot read the file, truncated or corrupt? ({first_line(e)})") from None
 
     def _read_assets(self, assets, window: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
         from rasterio.errors import RasterioError
@@ -357,7 +357,7 @@ class TileReader:
                 broken = self._open.pop(href, None)
                 if broken is not None:
                     broken.close()
-                raise TileReadError(f"cannot read asset {redacted(href)} ({_first_line(e)})") from None
+                raise TileReadError(f"cannot read asset {redacted(href)} ({first_line(e)})") from None
         if all(valid is None for _, valid in parts):
             return np.concatenate([values for values, _ in parts]), None
         values = np.concatenate([v.astype(np.float32, copy=False) for v, _ in parts])
@@ -410,6 +410,7 @@ def band_statistics(reader: TileReader, indices: list[int], scale: float) -> tup
     return mean.tolist(), std.tolist(), int(count[0])
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (GDAL's run over several), or its type's name."""
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssl_toolkit.data.bad_files import BadFiles
+from ssl_toolkit.data.raster import first_line
 from ssl_toolkit.data.remote import is_remote, redacted
 from ssl_toolkit.data.revisits import parse_time
 from ssl_toolkit.errors import UserError
@@ -61,7 +62,7 @@ def read_json(href: str) -> dict:
     try:
         d = pystac.StacIO.default().read_json(href)
     except Exception as e:  # pystac raises whatever its reader meets (OSError, HTTPError, JSONDecodeError)
-        raise UserError(f"{redacted(href)}: cannot read the STAC file ({_first_line(e)})") from None
+        raise UserError(f"{redacted(href)}: cannot read the STAC file ({first_line(e)})") from None
     if not isinstance(d, dict) or d.get("type") not in STAC_TYPES:
         kind = d.get("type") if isinstance(d, dict) else type(d).__name__
         raise UserError(f"{redacted(href)}: not a STAC Catalog, Collection, ItemCollection or Item (type {kind!r})")
@@ -194,7 +195,7 @@ def read_scenes(source: str, wanted: list[str] | None, label_property: str | Non
         try:
             item = pystac.Item.from_dict(feature, href=None, migrate=False, preserve_dict=True)
         except Exception as e:  # pystac's own checks of the item (e.g. a datetime it cannot parse)
-            bad.report(name, f"is not a valid STAC item ({_first_line(e)})")
+            bad.report(name, f"is not a valid STAC item ({first_line(e)})")
             continue
         assets = {k: {**a.extra_fields, **a.to_dict()} for k, a in item.assets.items()}
         picked, problem = pick_assets(assets, wanted)
@@ -212,8 +213,3 @@ def read_scenes(source: str, wanted: list[str] | None, label_property: str | Non
             )
         )
     return scenes
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -25,7 +25,14 @@ import numpy as np
 from ssl_toolkit.data.bad_files import BadFiles
 from ssl_toolkit.data.geotiff_folder import tiles_catalog
 from ssl_toolkit.data.options import DataOptions
-from ssl_toolkit.data.raster import centres_wgs84, open_raster, window_array, window_bounds, window_count
+from ssl_toolkit.data.raster import (
+    centres_wgs84,
+    first_line,
+    open_raster,
+    window_array,
+    window_bounds,
+    window_count,
+)
 from ssl_toolkit.data.remote import configure_gdal_network, redacted
 from ssl_toolkit.data.splits import Catalog
 from ssl_toolkit.data.stac import StacScene, read_scenes
@@ -73,7 +80,7 @@ def open_scene(scene: StacScene, overview: int) -> OpenedScene:
                     AssetHeader(key, src.width, src.height, src.transform, src.crs, src.count, src.dtypes[0], src.res)
                 )
         except (RasterioError, OSError) as e:
-            raise ValueError(f"asset {key} ({redacted(href)}) cannot be opened ({_first_line(e)})") from None
+            raise ValueError(f"asset {key} ({redacted(href)}) cannot be opened ({first_line(e)})") from None
     finest = min(headers, key=lambda h: h.res[0] * h.res[1])
     for h in headers:
         if h.crs != finest.crs:
@@ -100,9 +107,8 @@ def open_scene(scene: StacScene, overview: int) -> OpenedScene:
 
 
 def bounds(transform, width: int, height: int) -> tuple[float, float, float, float]:
-    left, top = transform @ (0, 0)
-    right, bottom = transform @ (width, height)
-    return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
+    """left, bottom, right, top of a whole raster in its CRS."""
+    return tuple(window_bounds(transform, np.array([[0, 0, width, height]]))[0].tolist())
 
 
 def stac_catalog(source: str, bad: BadFiles, options: DataOptions, need_coords: bool) -> Catalog:
@@ -232,8 +238,3 @@ def _layout_problem(o: OpenedScene, layout: tuple, size: tuple, tile_size: int |
 
 def _fmt(box: tuple[float, ...]) -> str:
     return ", ".join(f"{v:.1f}" for v in box)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -23,7 +23,9 @@ def write_tif(
     crs: str | None,
     transform,
     nodata: float | None = None,
+    **options,
 ) -> None:
+    """``data`` (C, H, W) as a GeoTIFF; ``options`` go into rasterio's profile (e.g. ``driver="COG"``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = {
         "driver": "GTiff",
@@ -37,6 +39,7 @@ def write_tif(
         profile["crs"] = crs
     if nodata is not None:
         profile["nodata"] = nodata
+    profile.update(options)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
 

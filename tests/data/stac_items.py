@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_points
+
+from tests.data.geotiffs import write_tif
 
 CRS = "EPSG:32632"
 PIXEL = 10.0
@@ -23,22 +24,7 @@ CLASSES = ("field", "forest")
 
 def write_cog(path: Path, data: np.ndarray, crs: str | None, transform, block: int = 256) -> None:
     """``data`` (C, H, W) as a COG: internal tiles of ``block`` px, deflate, overviews down to one block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    profile = {
-        "driver": "COG",
-        "width": data.shape[2],
-        "height": data.shape[1],
-        "count": data.shape[0],
-        "dtype": data.dtype.name,
-        "transform": transform,
-        "blocksize": block,
-        "compress": "deflate",
-        "overviews": "auto",
-    }
-    if crs is not None:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
+    write_tif(path, data, crs, transform, driver="COG", blocksize=block, compress="deflate", overviews="auto")
 
 
 def footprint(transform, width: int, height: int, crs: str) -> tuple[dict, list[float]]:
