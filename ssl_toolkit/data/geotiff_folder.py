@@ -82,10 +82,13 @@ def geotiff_catalog(
         wrong = [b for b in bands if not isinstance(b, int) or not 1 <= b <= meta["bands"]]
         if wrong or not bands:
             raise UserError(f"data.bands: expected band numbers between 1 and {meta['bands']}, got {bands}")
-    split_of = tiles.per_file([Path(f.path).relative_to(root).parts[0] for f in tiles.files])
+    top = [Path(f.path).relative_to(root).parts[0] for f in tiles.files]  # per file: never a string per tile
     predefined = None
-    if {"train", "test"} <= set(split_of.tolist()):
-        predefined = tuple(np.flatnonzero(split_of == s) for s in SPLIT_FOLDERS)
+    if set(SPLIT_FOLDERS) <= set(top):
+        file_ids = np.asarray(tiles.file)
+        predefined = tuple(
+            np.flatnonzero(np.isin(file_ids, [i for i, t in enumerate(top) if t == s])) for s in SPLIT_FOLDERS
+        )
     names = meta["band_names"]
     if bands and names:
         names = [names[b - 1] for b in bands]
@@ -137,6 +140,8 @@ def tiles_catalog(
         times=tiles.times(),
         places=tiles.places(),
     )
+    groups = torch.from_numpy(np.asarray(tiles.file, dtype=np.int64))
+    tiles.release()  # the columns were read whole once; pages come back as tiles are read
     return Catalog(
         name=name,
         samples=samples,
@@ -150,6 +155,6 @@ def tiles_catalog(
         empty_windows=empty,
         band_names=band_names,
         tiles=tiles,
-        groups=torch.from_numpy(np.asarray(tiles.file, dtype=np.int64)),
+        groups=groups,
         use_stats=lambda mean, std: reader.set_fill(np.asarray(mean) * scale),
     )

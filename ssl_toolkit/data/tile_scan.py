@@ -80,25 +80,33 @@ def scan(
         os.replace(tmp, state / f"{i}.npz")
 
     workers = workers or min(MAX_WORKERS, os.cpu_count() or 1)
-    args = [
-        (table.files[i], np.asarray(table.window[starts[i] : starts[i + 1]]), min_valid_fraction, overview)
-        for i in todo
-    ]
+
+    def args(i: int) -> tuple:  # one file's windows copied out of the mapped column when its turn comes
+        return table.files[i], np.array(table.window[starts[i] : starts[i + 1]]), min_valid_fraction, overview
+
     bar = tqdm(total=len(todo), desc="scanning tiles", unit="file", disable=None, leave=False)
     if len(table) >= PARALLEL_FROM and len(todo) > 1 and workers > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(scan_file, *a): i for i, a in zip(todo, args, strict=True)}
-            for future in as_completed(futures):
-                record(futures[future], *future.result())
-                bar.update()
+        workers = min(workers, len(todo))
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending, queue = {}, iter(todo)
+            while True:  # at most two files per worker in flight: never every file's windows at once
+                while len(pending) < 2 * workers and (i := next(queue, None)) is not None:
+                    pending[pool.submit(scan_file, *args(i))] = i
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(pending.pop(future), *future.result())
+                    bar.update()
     else:
-        for i, a in zip(todo, args, strict=True):
-            record(i, *scan_file(*a))
+        for i in todo:
+            record(i, *scan_file(*args(i)))
             bar.update()
     bar.close()
+    table.release()
     writer = ColumnWriter(folder / "final")
     empty = 0
     for i in range(len(table.files)):
@@ -114,4 +122,5 @@ def scan(
         for chunk in np.array_split(rows, max(1, -(-len(rows) // CHUNK))):
             if len(chunk):
                 writer.append(**{k: np.asarray(v[chunk]) for k, v in table.columns.items()})
+        table.release()
     return writer.finish(table.files), empty

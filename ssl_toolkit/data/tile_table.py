@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -92,6 +93,17 @@ class TileTable:
         if self.folder is not None:
             np.save(self.folder / "place.npy", self.places().numpy().astype(np.int32))
             self.saved_places = np.load(self.folder / "place.npy", mmap_mode="r", allow_pickle=False)
+            self.release()
+
+    def release(self) -> None:
+        """Drop the mapped pages this process has read from its resident memory (they stay in the page cache and
+        are read again when touched): after a pass over whole columns, so a million rows read once are not held."""
+        if not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        for column in [*self.columns.values(), self.saved_places]:
+            mapped = getattr(column, "_mmap", None)
+            if mapped is not None and not mapped.closed:
+                mapped.madvise(mmap.MADV_DONTNEED)
 
     @classmethod
     def in_memory(cls, files: list[SourceFile], **columns: np.ndarray) -> TileTable:
@@ -172,10 +184,18 @@ class TileTable:
         return TileNames(self)
 
     def coords(self) -> torch.Tensor:
-        return torch.from_numpy(np.array(self.columns["latlon"], dtype=np.float64))
+        """(N, 2) float64 lat/lon, copied out of the mapped column chunk by chunk (its pages released as read)."""
+        latlon = self.columns["latlon"]
+        out = np.empty(latlon.shape, dtype=np.float64)
+        for start in range(0, len(out), CHUNK):
+            out[start : start + CHUNK] = latlon[start : start + CHUNK]
+            self.release()
+        return torch.from_numpy(out)
 
-    def times(self) -> torch.Tensor:
-        return torch.from_numpy(self.per_file([f.time for f in self.files]).astype(np.float64))
+    def times(self) -> torch.Tensor | None:
+        """Days since 1970 per tile (NaN: unknown); None when no file has a date."""
+        times = np.array([f.time for f in self.files], dtype=np.float64)
+        return torch.from_numpy(self.per_file(times)) if np.isfinite(times).any() else None
 
     def places(self) -> torch.Tensor:
         """Places of windows: the same CRS and bounds to a tenth of a pixel make one place (no CRS: no place, -1),
@@ -187,14 +207,16 @@ class TileTable:
         if self.saved_places is not None:
             return torch.from_numpy(np.asarray(self.saved_places, dtype=np.int64))
         n = len(self)
-        ids = np.full(n, -1, dtype=np.int64)
         crs_names = sorted({f.crs for f in self.files if f.crs})
         if not crs_names or n == 0:
-            return torch.from_numpy(ids)
-        crs_id = self.per_file([crs_names.index(f.crs) if f.crs else -1 for f in self.files]).astype(np.int64)
+            return torch.full((n,), -1, dtype=torch.int64)
+        file_crs = np.array([crs_names.index(f.crs) if f.crs else -1 for f in self.files], dtype=np.int64)
         hashes = np.empty(n, dtype=np.uint64)
+        located = np.ones(n, dtype=bool)
         for start in range(0, n, CHUNK):
             end = min(n, start + CHUNK)
+            crs_id = file_crs[np.asarray(self.file[start:end])]
+            located[start:end] = crs_id >= 0
             bounds, window = np.asarray(self.columns["bounds"][start:end]), np.asarray(self.window[start:end])
             step = (
                 np.maximum(
@@ -205,15 +227,24 @@ class TileTable:
             )
             step[step == 0] = 1.0
             rounded = np.round(bounds / step[:, None]).astype(np.int64).view(np.uint64)
-            h = _mix(crs_id[start:end].view(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+            h = _mix(crs_id.view(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
             for k in range(4):
                 h = _mix(h ^ rounded[:, k])
             hashes[start:end] = h
-        located = np.flatnonzero(crs_id >= 0)
-        _, first, inverse = np.unique(hashes[located], return_index=True, return_inverse=True)
+            self.release()  # the chunk's mapped pages: a pass over a million rows holds one chunk
+        everywhere = bool(located.all())
+        _, first, inverse = np.unique(
+            hashes if everywhere else hashes[located], return_index=True, return_inverse=True
+        )  # fmt: skip
+        del hashes
         rank = np.empty(len(first), dtype=np.int64)
         rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-        ids[located] = rank[inverse.reshape(-1)]
+        if everywhere:
+            ids = rank[inverse.reshape(-1)]
+        else:
+            ids = np.full(n, -1, dtype=np.int64)
+            ids[located] = rank[inverse.reshape(-1)]
+        self.release()
         return torch.from_numpy(ids)
 
     def select(self, rows: np.ndarray, writer: ColumnWriter | None = None) -> TileTable:

@@ -38,6 +38,19 @@ def test_the_index_is_columns_on_disk_and_a_tile_is_made_when_asked_for(tmp_path
     assert again[3] == t and len(pickle.dumps(table)) < 2_000
 
 
+def test_released_pages_read_back_the_same_values_and_undated_files_have_no_times(tmp_path: Path) -> None:
+    table = index_geotiffs(scenes(tmp_path / "s", 2), [None, None], tile_size=16, folder=tmp_path / "idx").tiles
+    before = {k: np.array(v) for k, v in table.columns.items()}
+    coords = table.coords()
+    table.release()  # drops this process's mapped pages; the next read faults them in from the page cache
+    assert all(np.array_equal(before[k], np.asarray(v)) for k, v in table.columns.items())
+    assert np.array_equal(coords.numpy(), before["latlon"]) and table[0].lat == before["latlon"][0, 0]
+    assert table.times() is None  # no file carries a date: no per-tile column of NaN
+    in_memory = table.select(np.arange(3))
+    in_memory.release()  # nothing mapped: nothing to do
+    assert len(in_memory) == 3
+
+
 def test_places_are_equal_windows_of_one_crs(tmp_path: Path) -> None:
     root = geotiffs.multi_date_chips(tmp_path / "md", places=3, dates=2)
     catalog = open_catalog(str(root), DataOptions(), BadFiles(), False)
@@ -93,10 +106,10 @@ def test_a_stopped_scan_resumes_from_its_saved_verdicts(tmp_path: Path) -> None:
 def test_the_scan_in_worker_processes_gives_the_index_of_the_scan_in_process(tmp_path: Path, monkeypatch) -> None:
     import ssl_toolkit.data.tile_scan as tile_scan
 
-    paths = scenes(tmp_path / "s", 3)
+    paths = scenes(tmp_path / "s", 5)  # six files: more than the four two workers have in flight at once
     geotiffs.corrupt_chip(tmp_path / "s" / "bad.tif")
     files = [*paths, tmp_path / "s" / "bad.tif"]
-    raw = index_geotiffs(files, [None] * 4, tile_size=16, validate=False, folder=tmp_path / "raw").tiles
+    raw = index_geotiffs(files, [None] * len(files), tile_size=16, validate=False, folder=tmp_path / "raw").tiles
     serial_problems: list = []
     serial, serial_empty = scan(raw, serial_problems, 0.5, 0, tmp_path / "serial", workers=1)
     monkeypatch.setattr(tile_scan, "PARALLEL_FROM", 1)
@@ -117,3 +130,17 @@ def test_a_list_of_tiles_converts_to_a_table_and_back(tmp_path: Path) -> None:
     assert len(table.files) == 2 and table.file.tolist() == [0, 1, 0]
     assert [table[j].name for j in range(3)] == [t.name for t in tiles]
     assert table.places().tolist() == [0, -1, 1]
+
+
+def test_places_number_equal_windows_in_order_of_first_appearance_and_leave_files_without_crs_out() -> None:
+    from ssl_toolkit.data.tile_table import SourceFile
+
+    files = [SourceFile("a.tif", "EPSG:32632", None, 1), SourceFile("b.tif", "", None, 1)]
+    files.append(SourceFile("c.tif", "EPSG:32632", None, 1))
+    boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 10, 10]], float)
+    table = TileTable.in_memory(
+        files, file=np.array([0, 0, 1, 2, 2]), window=np.tile([0, 0, 10, 10], (5, 1)), bounds=boxes,
+        latlon=np.zeros((5, 2)),
+    )  # fmt: skip
+    # c.tif's second window is a.tif's first; b.tif has no CRS, so its window is no place
+    assert table.places().tolist() == [0, 1, -1, 1, 0]
