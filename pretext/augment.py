@@ -326,6 +326,11 @@ def blur_kernel(size: int) -> int:
     return k if k % 2 else k + 1
 
 
+def step_seed(context) -> int:
+    """The seed of a step's view parameters, from (run seed, global step): a resumed run draws the same views."""
+    return (int(context.seed) * 1_000_003 + int(context.global_step)) % 2**63
+
+
 class Augment:
     """Views of a batch of normalised images: pixels = images x std + mean, each view drawn by ``draw_view``, then
     normalised again. ``rgb``: 3-band RGB colour transforms, else the band-aware ones."""

@@ -5,6 +5,10 @@ task classifies which cluster a tile comes from, so the backbone learns what dis
 lat/lon for every training tile. The centres are a buffer (saved in checkpoints); the run folder gets
 ``geolocation/clusters.csv`` (centre lat/lon and size), ``geolocation/assignments.csv`` (each training tile's
 cluster) and ``plots/geolocation_clusters.png``.
+
+A tile's location does not change when it is turned, flipped, cropped or recoloured, so ``augment=True`` trains on
+one augmented view of each tile (``views``: 90-degree turns, flips, crops of at least half the tile, mild colour
+jitter): the classes are then harder to memorise, which is what stopped longer runs from helping.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sys
 
 import torch
 
+from pretext.augment import Augment, Views, step_seed
 from pretext.base import ClassificationPretext
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.sphere_kmeans import assign, spherical_kmeans, to_lat_lon
@@ -23,24 +28,44 @@ from ssl_toolkit.pictures.maps import draw_map
 from ssl_toolkit.registry import TASKS
 
 
+# turns and flips (a location has no up), crops of half the tile or more, mild colour jitter, no grayscale
+GEOLOCATION_VIEWS = Views(
+    scale_min=0.5, hflip=0.5, vflip=0.5, rot90=1.0, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.05,
+    grayscale=0.0,
+)  # fmt: skip
+
+
 @TASKS.register("geolocation")
 class Geolocation(ClassificationPretext):
     """Classify the k-means cluster (on the unit sphere) of each tile's location; K clusters, seeded."""
 
     needs_coords = True
 
-    def __init__(self, backbone: Backbone, clusters: int = 100, seed: int = 0, iterations: int = 25) -> None:
-        """``clusters``: K of the k-means; ``seed`` and ``iterations``: of faiss's k-means."""
+    def __init__(
+        self,
+        backbone: Backbone,
+        clusters: int = 100,
+        seed: int = 0,
+        iterations: int = 25,
+        augment: bool = False,
+        views: Views = GEOLOCATION_VIEWS,
+    ) -> None:
+        """``clusters``: K of the k-means; ``seed`` and ``iterations``: of faiss's k-means; ``augment``: classify
+        one view of each tile drawn as ``views`` say, instead of the tile itself."""
+        views.check()
         if clusters < 2:
             raise ValueError(f"clusters must be at least 2, got {clusters}")
         if iterations < 1:
             raise ValueError(f"iterations must be at least 1, got {iterations}")
         super().__init__(backbone, num_classes=clusters)
         self.seed, self.iterations = seed, iterations
+        self.augment, self.views, self.draw = augment, views, Augment(rgb=True)
+        self.size = 0  # the data's image size, set by fit_data
         self.register_buffer("centres", torch.zeros(clusters, 3, dtype=torch.float64))
         self._files: dict[str, str | bytes] = {}
 
     def fit_data(self, data: DataSource) -> None:
+        self.draw, self.size = Augment(rgb=data.in_chans == 3), data.img_size
         split = data.train
         if split.coords is None or torch.isnan(split.coords).any():
             first = 0 if split.coords is None else int(torch.isnan(split.coords).any(dim=1).nonzero()[0])
@@ -93,7 +118,11 @@ class Geolocation(ClassificationPretext):
         if not self.centres.any():
             raise ValueError("geolocation has no clusters yet; fit_data(data) clusters the training coordinates")
         # on the CPU, as the saved assignments were computed: the same float64 arithmetic, the same clusters
-        return images, assign(meta["lat"].cpu(), meta["lon"].cpu(), self.centres.cpu()).to(images.device)
+        targets = assign(meta["lat"].cpu(), meta["lon"].cpu(), self.centres.cpu()).to(images.device)
+        if self.augment and self.training:
+            spec = self.views.spec(self.size or images.shape[-1])
+            (images,) = self.draw(images, meta, [spec], step_seed(self.context), tuple(self.context.rows))
+        return images, targets
 
     def examples(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[str]]:
         """Each tile with its cluster and coordinates."""

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from pretext.augment import Augment, Views, ViewSpec
+from pretext.augment import Augment, Views, ViewSpec, step_seed
 from pretext.base import PretextTask, StepContext
 from ssl_toolkit.backbones.base import Backbone
 from ssl_toolkit.data.revisits import revisits_of
@@ -107,10 +107,9 @@ class JointEmbedding(PretextTask):
         """The views of this batch. Their random parameters come from a generator seeded by (run seed, step),
         drawn for the whole global batch and cut to this rank's rows: a resumed run draws the same views, and N
         processes draw those of one."""
-        ctx = self.context
-        seed = (int(ctx.seed) * 1_000_003 + int(ctx.global_step)) % 2**63
         partner = meta.get("partner_images") if self.temporal_positives else None
-        return self.augment(images, meta, self.view_specs(images), seed, tuple(ctx.rows), second=partner)
+        specs = self.view_specs(images)
+        return self.augment(images, meta, specs, step_seed(self.context), tuple(self.context.rows), second=partner)
 
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:
         """Every rank's rows of ``tensor`` (one process: itself), with gradients to this rank's rows."""

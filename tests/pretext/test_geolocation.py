@@ -60,3 +60,24 @@ def test_too_few_places_for_the_clusters() -> None:
     task = Geolocation(create_backbone("mnist_net", in_chans=1, img_size=28), clusters=5)
     with pytest.raises(ValueError, match=r"k=5 clusters need at least 5 distinct locations, the data has 2"):
         task.fit_data(geotagged(coords=coords))
+
+
+def test_augment_trains_on_a_view_of_each_tile_with_the_tile_s_cluster() -> None:
+    data = geotagged()
+    task = Geolocation(create_backbone("mnist_net", in_chans=1, img_size=28), clusters=5, augment=True)
+    task.fit_data(data)
+    idx = torch.arange(len(data.train))
+    images = torch.randn(len(idx), 1, 28, 28)
+    meta = {**data.train.batch_meta(idx), "pixel_mean": torch.tensor([0.5]), "pixel_std": torch.tensor([0.25])}
+    task.eval()
+    plain, targets = task.build_inputs(images, meta)
+    assert torch.equal(plain, images)  # evaluation (pictures, probes) sees the tiles themselves
+    task.train()
+    views, view_targets = task.build_inputs(images, meta)
+    again, _ = task.build_inputs(images, meta)
+    assert views.shape == images.shape and not torch.allclose(views, images)
+    assert torch.equal(view_targets, targets)  # a turned, cropped or recoloured tile is still where it was
+    assert torch.equal(views, again)  # drawn from (run seed, step): a resumed run sees the same views
+    out = task(images, meta)
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and task.backbone.parameters().__next__().grad is not None
