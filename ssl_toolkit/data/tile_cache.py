@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -25,6 +26,12 @@ import numpy as np
 
 from ssl_toolkit.cache import cache_dir
 from ssl_toolkit.data.tile_table import TileTable
+from ssl_toolkit.errors import UserError
+
+UNGUARDED = (
+    "a worker process of the bad-file scan is starting and its copy of the main script opened the data again; "
+    "put the script's top level under `if __name__ == \"__main__\":`"
+)
 
 VERSION = 1  # bump when the columns or the scan change meaning
 
@@ -56,6 +63,8 @@ def waiting_lock(path: Path) -> Iterator[None]:
 def cached_index(parts: dict, build: Callable[[Path], tuple[TileTable, dict]]) -> tuple[TileTable, dict, bool]:
     """(table, meta, reused) for the data ``parts`` describe; ``build(folder)`` makes them with the table's final
     columns under ``folder / "final"`` and ``meta`` JSON-serialisable (layout, problems, counts)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # would wait on the parent's lock forever
+        raise UserError(UNGUARDED)
     key = index_key(parts)
     root = cache_dir() / "tile-index"
     try:

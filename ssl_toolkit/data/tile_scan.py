@@ -21,6 +21,10 @@ from ssl_toolkit.data.tile_table import ColumnWriter, SourceFile, TileTable
 PARALLEL_FROM = 20_000  # windows; fewer are scanned in this process (starting workers costs seconds)
 MAX_WORKERS = 8
 CHUNK = 65_536  # rows copied at a time
+SCAN_WORKERS_DIED = (
+    "the bad-file scan's worker processes died; a script that opens the data at its top level must put it under "
+    "`if __name__ == \"__main__\":` (each worker runs the main script again)"
+)
 NAN_PROBLEM = "holds NaN pixels but declares no nodata value for them (set one, e.g. nan)"
 
 
@@ -88,6 +92,9 @@ def scan(
     if len(table) >= PARALLEL_FROM and len(todo) > 1 and workers > 1:
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        from ssl_toolkit.errors import UserError
 
         workers = min(workers, len(todo))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -99,7 +106,11 @@ def scan(
                     break
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    record(pending.pop(future), *future.result())
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        raise UserError(SCAN_WORKERS_DIED) from None
+                    record(pending.pop(future), *result)
                     bar.update()
     else:
         for i in todo:

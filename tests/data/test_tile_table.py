@@ -144,3 +144,24 @@ def test_places_number_equal_windows_in_order_of_first_appearance_and_leave_file
     )  # fmt: skip
     # c.tif's second window is a.tif's first; b.tif has no CRS, so its window is no place
     assert table.places().tolist() == [0, 1, -1, 1, 0]
+
+
+def test_a_script_without_a_main_guard_fails_with_the_fix_instead_of_waiting_forever(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    scenes(tmp_path / "s", 2)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sys\n"
+        "import ssl_toolkit.data.tile_scan as tile_scan\n"
+        "from ssl_toolkit.data import DataOptions, open_catalog\n"
+        "from ssl_toolkit.data.bad_files import BadFiles\n"
+        "tile_scan.PARALLEL_FROM = 1  # worker processes even for these few windows\n"
+        "open_catalog(sys.argv[1], DataOptions(tile_size=16), BadFiles(), False)\n"
+    )
+    env = {**os.environ, "SSL_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "s")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode != 0 and 'if __name__ == "__main__":' in out.stderr.splitlines()[-1]
