@@ -27,7 +27,6 @@ from ssl_toolkit.data.splits import DataSource
 from ssl_toolkit.pictures.maps import draw_map
 from ssl_toolkit.registry import TASKS
 
-
 # turns and flips (a location has no up), crops of half the tile or more, mild colour jitter, no grayscale
 GEOLOCATION_VIEWS = Views(
     scale_min=0.5, hflip=0.5, vflip=0.5, rot90=1.0, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.05,

@@ -30,7 +30,7 @@ from ssl_toolkit.errors import UserError
 
 UNGUARDED = (
     "a worker process of the bad-file scan is starting and its copy of the main script opened the data again; "
-    "put the script's top level under `if __name__ == \"__main__\":`"
+    'put the script\'s top level under `if __name__ == "__main__":`'
 )
 
 VERSION = 1  # bump when the columns or the scan change meaning

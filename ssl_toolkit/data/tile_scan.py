@@ -23,7 +23,7 @@ MAX_WORKERS = 8
 CHUNK = 65_536  # rows copied at a time
 SCAN_WORKERS_DIED = (
     "the bad-file scan's worker processes died; a script that opens the data at its top level must put it under "
-    "`if __name__ == \"__main__\":` (each worker runs the main script again)"
+    '`if __name__ == "__main__":` (each worker runs the main script again)'
 )
 NAN_PROBLEM = "holds NaN pixels but declares no nodata value for them (set one, e.g. nan)"
 
