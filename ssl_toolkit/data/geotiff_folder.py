@@ -85,10 +85,8 @@ def geotiff_catalog(
     top = [Path(f.path).relative_to(root).parts[0] for f in tiles.files]  # per file: never a string per tile
     predefined = None
     if set(SPLIT_FOLDERS) <= set(top):
-        file_ids = np.asarray(tiles.file)
-        predefined = tuple(
-            np.flatnonzero(np.isin(file_ids, [i for i, t in enumerate(top) if t == s])) for s in SPLIT_FOLDERS
-        )
+        split_of = tiles.per_file(np.array([SPLIT_FOLDERS.index(t) if t in SPLIT_FOLDERS else -1 for t in top], np.int8))
+        predefined = tuple(np.flatnonzero(split_of == k) for k in range(len(SPLIT_FOLDERS)))
     names = meta["band_names"]
     if bands and names:
         names = [names[b - 1] for b in bands]

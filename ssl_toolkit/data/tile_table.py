@@ -93,7 +93,6 @@ class TileTable:
         if self.folder is not None:
             np.save(self.folder / "place.npy", self.places().numpy().astype(np.int32))
             self.saved_places = np.load(self.folder / "place.npy", mmap_mode="r", allow_pickle=False)
-            self.release()
 
     def release(self) -> None:
         """Drop the mapped pages this process has read from its resident memory (they stay in the page cache and
