@@ -85,7 +85,9 @@ def geotiff_catalog(
     top = [Path(f.path).relative_to(root).parts[0] for f in tiles.files]  # per file: never a string per tile
     predefined = None
     if set(SPLIT_FOLDERS) <= set(top):
-        split_of = tiles.per_file(np.array([SPLIT_FOLDERS.index(t) if t in SPLIT_FOLDERS else -1 for t in top], np.int8))
+        split_of = tiles.per_file(
+            np.array([SPLIT_FOLDERS.index(t) if t in SPLIT_FOLDERS else -1 for t in top], np.int8)
+        )
         predefined = tuple(np.flatnonzero(split_of == k) for k in range(len(SPLIT_FOLDERS)))
     names = meta["band_names"]
     if bands and names:
