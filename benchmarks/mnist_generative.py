@@ -73,6 +73,57 @@ def cell(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def measure(
+    rows: dict[str, list[str]], budget: list[str], setup: list[str], out: Path, seeds: list[int], log: list[str]
+) -> dict[str, dict[str, list[float]]]:
+    """Pretrain every row (``setup``: the data and backbone flags, shared with the random-init probes), probe it
+    linear and kNN, and collect its last epoch's sample quality and collapse monitors and its minutes; runs and
+    probes already in ``out`` are reused."""
+    columns = ["linear", "knn", *QUALITY, *MONITORS, "minutes"]
+    table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in columns}}
+    for seed in map(str, seeds):
+        rand = ["probe", "--random-init", *setup]
+        for protocol in ("linear", "knn"):
+            acc = probe_accuracy(rand, out / f"random-init-seed{seed}" / protocol, protocol, seed, log)
+            table["random-init"][protocol].append(acc)
+        for name, flags in rows.items():
+            row = table.setdefault(name, {c: [] for c in columns})
+            run_dir = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '_')}-seed{seed}"
+            if not (run_dir / "backbone.safetensors").exists():
+                run(["pretrain", "--out", str(run_dir), "--seed", seed, *setup, *budget, *flags], log)
+            for protocol in ("linear", "knn"):
+                acc = probe_accuracy(
+                    ["probe", "--run", str(run_dir)], run_dir / "probes" / protocol, protocol, seed, log
+                )
+                row[protocol].append(acc)
+            records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            last = [r for r in records if r["kind"] == "epoch"][-1]
+            for key in (*QUALITY, *MONITORS):
+                if key in last:
+                    row[key].append(last[key])
+            row["minutes"].append([r for r in records if r["kind"] == "step"][-1]["elapsed_s"] / 60)
+    return table
+
+
+def write_results(
+    table: dict[str, dict[str, list[float]]], backbone: str, seeds: list[int], out: Path, log: list[str]
+) -> None:
+    """Print the table and write it with the commands that made it to ``out/RESULTS.md``."""
+    columns = ["linear", "knn", *QUALITY, *MONITORS, "minutes"]
+    lines = [
+        f"| representation ({backbone}) | linear probe % | kNN probe % | classes covered | class KL | Frechet "
+        "| dead units | effective rank | pretrain min |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    digits = {"linear": 2, "knn": 2, "classes_covered": 1, "class_kl": 3, "frechet": 1, "dead_units": 2}
+    for name, row in table.items():
+        lines.append(f"| {name} | " + " | ".join(cell(row[c], digits.get(c, 1)) for c in columns) + " |")
+    table_md = f"Seeds {', '.join(map(str, seeds))}; mean ± std where there are several.\n\n" + "\n".join(lines)
+    print("\n" + table_md)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "RESULTS.md").write_text(table_md + "\n\nCommands:\n\n" + "\n".join(log) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/mnist-generative")
@@ -87,42 +138,8 @@ def main() -> None:
     budget = [f"train.minutes={args.minutes:g}"] if args.minutes else ["--epochs", str(EPOCHS)]
     budget += [f"data.subset={args.subset}"] if args.subset else []
     out, log = Path(args.out), []
-    columns = ["linear", "knn", *QUALITY, *MONITORS, "minutes"]
-    table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in columns}}
-    for seed in map(str, args.seeds):
-        rand = ["probe", "--random-init", "--backbone", "mnist_net"]
-        for protocol in ("linear", "knn"):
-            acc = probe_accuracy(rand, out / f"random-init-seed{seed}" / protocol, protocol, seed, log)
-            table["random-init"][protocol].append(acc)
-        for name, flags in rows.items():
-            row = table.setdefault(name, {c: [] for c in columns})
-            run_dir = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '_')}-seed{seed}"
-            if not (run_dir / "backbone.safetensors").exists():
-                run(["pretrain", "--out", str(run_dir), "--seed", seed, *budget, *flags], log)
-            for protocol in ("linear", "knn"):
-                acc = probe_accuracy(
-                    ["probe", "--run", str(run_dir)], run_dir / "probes" / protocol, protocol, seed, log
-                )
-                row[protocol].append(acc)
-            records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-            last = [r for r in records if r["kind"] == "epoch"][-1]
-            for key in (*QUALITY, *MONITORS):
-                if key in last:
-                    row[key].append(last[key])
-            row["minutes"].append([r for r in records if r["kind"] == "step"][-1]["elapsed_s"] / 60)
-    lines = [
-        "| representation (mnist_net) | linear probe % | kNN probe % | classes covered | class KL | Frechet "
-        "| dead units | effective rank | pretrain min |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    digits = {"linear": 2, "knn": 2, "classes_covered": 1, "class_kl": 3, "frechet": 1, "dead_units": 2}
-    for name, row in table.items():
-        lines.append(f"| {name} | " + " | ".join(cell(row[c], digits.get(c, 1)) for c in columns) + " |")
-    seeds = ", ".join(map(str, args.seeds))
-    table_md = f"Seeds {seeds}; mean ± std where there are several.\n\n" + "\n".join(lines)
-    print("\n" + table_md)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "RESULTS.md").write_text(table_md + "\n\nCommands:\n\n" + "\n".join(log) + "\n")
+    table = measure(rows, budget, ["--backbone", "mnist_net"], out, args.seeds, log)
+    write_results(table, "mnist_net", args.seeds, out, log)
 
 
 if __name__ == "__main__":

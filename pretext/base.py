@@ -122,11 +122,18 @@ class EpochContext:
 
     def test_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``n`` test images, normalised, on the device, and their labels."""
+        images, meta = self.test_batch(n)
+        return images, meta["label"].cpu()
+
+    def test_batch(self, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The first ``n`` test images, normalised, and a training step's ``meta`` for them (labels, lat/lon
+        where the data has them, the pixel statistics), all on the device."""
         from ssl_toolkit.data import Normalizer, iterate
 
         split = self.data.test
         images, meta = next(iterate(split, [torch.arange(min(n, len(split)))]))
-        return Normalizer.for_data(self.data, self.device)(images.to(self.device)), meta["label"]
+        meta = {**{k: v.to(self.device) for k, v in meta.items()}, **self.meta()}
+        return Normalizer.for_data(self.data, self.device)(images.to(self.device)), meta
 
 
 # the optimizer recipe of classic pretext tasks trained from scratch: AdamW with a cosine schedule (the shipped
@@ -177,6 +184,11 @@ class PretextTask(nn.Module):
     def forward(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Return ``{"loss": scalar tensor, <metric>: scalar tensor, ...}`` for a batch."""
         raise NotImplementedError
+
+    @classmethod
+    def coords_needed(cls, params: dict) -> bool:
+        """Whether this task, with its configured ``params``, needs every sample's lat/lon (``needs_coords``)."""
+        return cls.needs_coords
 
     @classmethod
     def backbone_norm(cls, params: dict) -> str:

@@ -7,6 +7,9 @@ The two domains are made from one dataset (``domains``):
   second half are B, so no A image meets its own transpose (unpaired).
 - ``classes``: A is the samples whose label is in ``classes_a`` (comma-separated class indices), B the rest;
   each batch splits by label (a batch needs both).
+- ``regions``: two regions of geotagged data: A the tiles at or north of the training tiles' median latitude
+  (``region_axis=lat``) or at or east of their median longitude (``lon``), B the rest (e.g. northern against
+  southern Europe on EuroSAT); the boundary is a buffer, saved in checkpoints.
 
 Networks: G (A -> B) a U-Net on the shared backbone, F (B -> A) a U-Net on a copy of it with its own weights
 (see ``unet``); D_A and D_B PatchGANs (``patchgan``). Losses (the paper's, least squares by default):
@@ -56,6 +59,17 @@ def cycle_loss(
     return (back_a - pixels(a, meta)).abs().mean() + (back_b - pixels(b, meta)).abs().mean()
 
 
+def region_boundary(data: DataSource, axis: str) -> torch.Tensor:
+    """The median latitude (``lat``) or longitude (``lon``) of the training tiles, as the batches carry them."""
+    coords = data.train.coords
+    if coords is None or torch.isnan(coords).any():
+        raise ValueError("domains=regions needs lat/lon for every training tile (geotagged data)")
+    values = coords[:, 0 if axis == "lat" else 1].float()
+    if bool((values >= values.median()).all()):
+        raise ValueError(f"domains=regions: every training tile has the same {axis}; there is no second region")
+    return values.median()
+
+
 def class_list(text: str, num_classes: int) -> list[int]:
     """The domain-A classes: some but not all of the data's."""
     classes = sorted(set(index_list(text, "classes_a", num_classes, "classes")))
@@ -70,11 +84,16 @@ class CycleGAN(PretextTask):
 
     optimizer_recipe = GAN.optimizer_recipe  # the paper's Adam 2e-4, beta1 0.5 (it then decays linearly)
 
+    @classmethod
+    def coords_needed(cls, params: dict) -> bool:
+        return params.get("domains") == "regions"
+
     def __init__(
         self,
         backbone: Backbone,
-        domains: Literal["transpose", "classes"] = "transpose",
+        domains: Literal["transpose", "classes", "regions"] = "transpose",
         classes_a: str = "0,1,2,3,4",
+        region_axis: Literal["lat", "lon"] = "lat",
         cycle_weight: float = 10.0,
         identity_weight: float = 0.5,
         objective: Literal["minimax", "non_saturating", "lsgan", "wgan", "hinge"] = "lsgan",
@@ -83,13 +102,15 @@ class CycleGAN(PretextTask):
         """``identity_weight`` is relative to ``cycle_weight`` (the paper's 0.5); ``dropout_blocks``: decoder
         levels with dropout (CycleGAN uses none)."""
         super().__init__(backbone)
-        if domains not in ("transpose", "classes"):
-            raise ValueError(f"domains must be transpose or classes, got {domains!r}")
+        if domains not in ("transpose", "classes", "regions"):
+            raise ValueError(f"domains must be transpose, classes or regions, got {domains!r}")
+        if region_axis not in ("lat", "lon"):
+            raise ValueError(f"region_axis must be lat or lon, got {region_axis!r}")
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
         if cycle_weight < 0 or identity_weight < 0 or dropout_blocks < 0:
             raise ValueError("cycle_weight, identity_weight and dropout_blocks must be >= 0")
-        self.domains, self.classes_text, self.objective = domains, classes_a, objective
+        self.domains, self.classes_text, self.region_axis, self.objective = domains, classes_a, region_axis, objective
         self.cycle_weight, self.identity_weight, self.dropout_blocks = cycle_weight, identity_weight, dropout_blocks
         self.g_ab: UNet | None = None
 
@@ -99,6 +120,8 @@ class CycleGAN(PretextTask):
                 raise ValueError("domains=classes needs labelled data with at least two classes")
             self.register_buffer("in_a", torch.zeros(data.num_classes, dtype=torch.bool))
             self.in_a[class_list(self.classes_text, data.num_classes)] = True
+        if self.domains == "regions":
+            self.register_buffer("boundary", region_boundary(data, self.region_axis))
         self.g_ab = UNet(self.backbone, data.in_chans, data.img_size, data.in_chans, self.dropout_blocks)
         self.g_ba = UNet(copy.deepcopy(self.backbone), data.in_chans, data.img_size, data.in_chans, self.dropout_blocks)
         downs = downsamplings_for(data.img_size)
@@ -109,7 +132,12 @@ class CycleGAN(PretextTask):
         if self.domains == "transpose":
             half = images.shape[0] // 2
             return images[:half], images[half:].transpose(-1, -2)
-        in_a = self.in_a[meta["label"]]
+        if self.domains == "regions":
+            if self.region_axis not in meta:
+                raise ValueError("domains=regions needs lat/lon for each tile; this data has no coordinates")
+            in_a = meta[self.region_axis] >= self.boundary
+        else:
+            in_a = self.in_a[meta["label"]]
         return images[in_a], images[~in_a]
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -156,10 +184,11 @@ class CycleGAN(PretextTask):
         return panels, ["domain A"] * len(a) + ["domain B"] * len(b)
 
     def epoch_end(self, ctx: EpochContext) -> dict[str, float]:
-        real, labels = ctx.test_images(64)
-        meta = {**ctx.meta(), "label": labels.to(ctx.device)}
+        real, meta = ctx.test_batch(64)
         a, b = self.split(real, meta)
         n = min(8, len(a), len(b))
+        if n == 0:  # the first test images hold one domain only (e.g. a test split sorted by region)
+            return {}
         a, b = a[:n], b[:n]
         to_b, to_a = self.g_ab(a), self.g_ba(b)
         rows = [pixels(a, meta), to_b, self.g_ba(normalise(to_b, meta))]

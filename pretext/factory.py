@@ -49,9 +49,10 @@ def _parts(name: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     return [(n, dict(params[n])) for n in names]
 
 
-def needs_coords(name: str) -> bool:
-    """Whether any of the tasks of ``name`` needs each sample's coordinates (e.g. geolocation)."""
-    return any(getattr(TASKS.get(n), "needs_coords", False) for n in task_names(name))
+def needs_coords(name: str, params: dict[str, Any]) -> bool:
+    """Whether any of the tasks of ``name``, with the resolved ``task`` section ``params``, needs each sample's
+    coordinates (geolocation; CycleGAN between regions)."""
+    return any(TASKS.get(n).coords_needed(p) for n, p in _parts(name, params))
 
 
 def backbone_norm(name: str, params: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ def resolve_config(file_values: dict[str, Any], overrides: list[tuple[str, Any]]
 
 def needs_coords(config: dict[str, Any]) -> bool:
     """Whether any of the configured tasks needs each tile's coordinates (e.g. geolocation)."""
-    return factory.needs_coords(config["task"]["name"])
+    return factory.needs_coords(config["task"]["name"], config["task"])
 
 
 def open_data(data_cfg: dict[str, Any], need_coords: bool = False, stats: Stats | None = None) -> DataSource:

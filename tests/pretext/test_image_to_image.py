@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from pretext import factory
 from pretext.cyclegan import CycleGAN, cycle_loss
 from pretext.patchgan import PatchGAN, downsamplings_for, patchgan_output_size, receptive_field
 from pretext.pix2pix import LUMINANCE, Pix2Pix
 from pretext.unet import UNet
 from ssl_toolkit.backbones import create_backbone
 from ssl_toolkit.data import DataSource, TensorImages
+from tests.data import geotiffs
 from tests.tiny import TINY_RUN, geotagged_mnist_like
 
 GREY = {"pixel_mean": torch.tensor(0.5).view(1, 1, 1, 1), "pixel_std": torch.tensor(0.25).view(1, 1, 1, 1)}
@@ -115,6 +117,38 @@ def test_cyclegan_domains_split_a_batch_unpaired() -> None:
     assert torch.equal(a, images[[0, 2, 5]]) and torch.equal(b, images[[1, 3, 4]])
     with pytest.raises(ValueError, match="some but not all classes"):
         CycleGAN(backbone, domains="classes", classes_a="0,1,2,3,4,5,6,7,8,9").fit_data(geotagged_mnist_like(20))
+
+
+def test_cyclegan_regions_split_at_the_training_tiles_median_latitude_or_longitude() -> None:
+    data = geotagged_mnist_like(21)
+    for axis, column in (("lat", 0), ("lon", 1)):
+        task = CycleGAN(create_backbone("mnist_net", 1, None, 28), domains="regions", region_axis=axis)
+        task.fit_data(data)
+        values = sorted(data.train.coords[:, column].float().tolist())
+        assert task.boundary.item() == values[10]  # the middle one of 21, a buffer saved with the weights
+        assert "boundary" in task.state_dict()
+        meta = {axis: torch.tensor([values[10], values[0], values[20], values[9]])}
+        images = torch.randn(4, 1, 28, 28)
+        a, b = task.split(images, meta)
+        assert torch.equal(a, images[[0, 2]]) and torch.equal(b, images[[1, 3]])  # at or past the median: A
+    assert factory.needs_coords("cyclegan", {"name": "cyclegan", "domains": "regions"})
+    assert not factory.needs_coords("cyclegan", {"name": "cyclegan", "domains": "classes"})
+    both = {"name": "rotation+geolocation", "rotation": {}, "geolocation": {}}
+    assert factory.needs_coords("rotation+geolocation", both)
+    data.train.coords[3] = float("nan")
+    with pytest.raises(ValueError, match="lat/lon for every training tile"):
+        CycleGAN(create_backbone("mnist_net", 1, None, 28), domains="regions").fit_data(data)
+
+
+def test_cyclegan_between_two_regions_of_real_geotiffs_pretrains_and_draws(ssl, tmp_path: Path) -> None:
+    chips = geotiffs.two_class_chips(tmp_path / "chips", 12)  # latitudes 48.00 to 48.11, one UTM zone
+    args = ["--task", "cyclegan", "--data", chips, "--out", tmp_path / "run", "--max-steps", 2, "--batch-size", 8]
+    code, _, err = ssl("pretrain", *args, "task.domains=regions", "train.online_probe=false")
+    assert code == 0, err
+    assert (tmp_path / "run" / "plots" / "cyclegan" / "translations.png").stat().st_size > 0
+    code, _, err = ssl("pretrain", "--task", "cyclegan", "--out", tmp_path / "mnist", "task.domains=regions")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no coordinates" in err, err
+    assert not (tmp_path / "mnist").exists()
 
 
 @pytest.mark.parametrize("task", ["pix2pix", "cyclegan"])
