@@ -85,7 +85,9 @@ class Completion(PretextTask):
         adversarial_weight: float = 0.0004,
         backbone_role: Literal["encoder", "discriminator"] = "encoder",
         objective: Literal["minimax", "non_saturating", "lsgan", "wgan", "hinge"] = "non_saturating",
+        skips: bool = True,
     ) -> None:
+        """``skips=False``: the completion network is an encoder-decoder instead of a U-Net (see ``unet``)."""
         super().__init__(backbone)
         if not 0 < hole_fraction < 1:
             raise ValueError(f"hole_fraction must be in (0, 1), got {hole_fraction}")
@@ -96,13 +98,13 @@ class Completion(PretextTask):
         if adversarial_weight < 0:
             raise ValueError(f"adversarial_weight must be >= 0, got {adversarial_weight}")
         self.hole_fraction, self.adversarial_weight = hole_fraction, adversarial_weight
-        self.role, self.objective = backbone_role, objective
+        self.role, self.objective, self.skips = backbone_role, objective, skips
         self.completer: UNet | None = None
 
     def fit_data(self, data: DataSource) -> None:
         self.side = max(2, round(self.hole_fraction * data.img_size))
         encoder = self.backbone if self.role == "encoder" else copy.deepcopy(self.backbone)
-        self.completer = UNet(encoder, data.in_chans, data.img_size, data.in_chans)
+        self.completer = UNet(encoder, data.in_chans, data.img_size, data.in_chans, skips=self.skips)
         if self.role == "encoder":
             self.global_trunk: nn.Module = ConvTrunk(data.in_chans, 3)
             global_features = self.global_trunk.num_features

@@ -98,9 +98,10 @@ class CycleGAN(PretextTask):
         identity_weight: float = 0.5,
         objective: Literal["minimax", "non_saturating", "lsgan", "wgan", "hinge"] = "lsgan",
         dropout_blocks: int = 0,
+        skips: bool = True,
     ) -> None:
         """``identity_weight`` is relative to ``cycle_weight`` (the paper's 0.5); ``dropout_blocks``: decoder
-        levels with dropout (CycleGAN uses none)."""
+        levels with dropout (CycleGAN uses none); ``skips=False``: encoder-decoders instead of U-Nets (``unet``)."""
         super().__init__(backbone)
         if domains not in ("transpose", "classes", "regions"):
             raise ValueError(f"domains must be transpose, classes or regions, got {domains!r}")
@@ -112,6 +113,7 @@ class CycleGAN(PretextTask):
             raise ValueError("cycle_weight, identity_weight and dropout_blocks must be >= 0")
         self.domains, self.classes_text, self.region_axis, self.objective = domains, classes_a, region_axis, objective
         self.cycle_weight, self.identity_weight, self.dropout_blocks = cycle_weight, identity_weight, dropout_blocks
+        self.skips = skips
         self.g_ab: UNet | None = None
 
     def fit_data(self, data: DataSource) -> None:
@@ -122,8 +124,9 @@ class CycleGAN(PretextTask):
             self.in_a[class_list(self.classes_text, data.num_classes)] = True
         if self.domains == "regions":
             self.register_buffer("boundary", region_boundary(data, self.region_axis))
-        self.g_ab = UNet(self.backbone, data.in_chans, data.img_size, data.in_chans, self.dropout_blocks)
-        self.g_ba = UNet(copy.deepcopy(self.backbone), data.in_chans, data.img_size, data.in_chans, self.dropout_blocks)
+        shape = (data.in_chans, data.img_size, data.in_chans, self.dropout_blocks, self.skips)
+        self.g_ab = UNet(self.backbone, *shape)
+        self.g_ba = UNet(copy.deepcopy(self.backbone), *shape)
         downs = downsamplings_for(data.img_size)
         self.d_a, self.d_b = PatchGAN(data.in_chans, downs), PatchGAN(data.in_chans, downs)
 

@@ -73,9 +73,11 @@ class Pix2Pix(PretextTask):
         objective: Literal["minimax", "non_saturating", "lsgan", "wgan", "hinge"] = "non_saturating",
         downsamplings: int = 0,
         dropout_blocks: int = 3,
+        skips: bool = True,
     ) -> None:
         """``downsamplings``: the PatchGAN's stride-2 layers (0: keyed on the image size, see ``patchgan``);
-        ``dropout_blocks``: decoder levels with dropout, counted from the deepest."""
+        ``dropout_blocks``: decoder levels with dropout, counted from the deepest; ``skips=False``: the paper's
+        encoder-decoder instead of the U-Net (see ``unet``)."""
         super().__init__(backbone)
         if translation not in ("auto", "colorize", "bands", "transpose"):
             raise ValueError(f"translation must be auto, colorize, bands or transpose, got {translation!r}")
@@ -85,7 +87,7 @@ class Pix2Pix(PretextTask):
             raise ValueError("l1_weight, downsamplings and dropout_blocks must be >= 0")
         self.translation, self.objective, self.l1_weight = translation, objective, l1_weight
         self.source_text, self.target_text = source_bands, target_bands
-        self.downsamplings, self.dropout_blocks = downsamplings, dropout_blocks
+        self.downsamplings, self.dropout_blocks, self.skips = downsamplings, dropout_blocks, skips
         self.generator: UNet | None = None
         self.discriminator: PatchGAN | None = None
 
@@ -104,7 +106,9 @@ class Pix2Pix(PretextTask):
             self.source, self.target = [], list(data.display_channels)
         else:
             self.source, self.target = [], list(range(data.in_chans))
-        self.generator = UNet(self.backbone, data.in_chans, data.img_size, len(self.target), self.dropout_blocks)
+        self.generator = UNet(
+            self.backbone, data.in_chans, data.img_size, len(self.target), self.dropout_blocks, self.skips
+        )
         downs = self.downsamplings or downsamplings_for(data.img_size)
         self.discriminator = PatchGAN(data.in_chans + len(self.target), downs)
 

@@ -7,6 +7,10 @@ at each level it resizes to the skip's size (bilinear), concatenates the skip an
 and ReLU; the deepest ``dropout_blocks`` levels drop half their units in training (pix2pix's noise: Isola et al.
 2017 found a noise input ignored and used dropout instead). A last stage resizes to the input's size,
 concatenates the input itself and maps to ``out_chans`` pixels in [0, 1] (a sigmoid).
+
+``skips=False`` makes it the encoder-decoder the pix2pix paper compares the U-Net with: no skip maps and no input
+at the last stage, so everything the decoder draws passes through the deepest map and the pooled features, the
+representation the probes read (with skips the decoder can draw from the shallow maps and the input alone).
 """
 
 from __future__ import annotations
@@ -33,9 +37,16 @@ def pyramid_channels(backbone: Backbone, in_chans: int, size: int) -> list[int]:
 
 class UNetDecoder(nn.Module):
     def __init__(
-        self, map_channels: list[int], num_features: int, in_chans: int, out_chans: int, dropout_blocks: int = 3
+        self,
+        map_channels: list[int],
+        num_features: int,
+        in_chans: int,
+        out_chans: int,
+        dropout_blocks: int = 3,
+        skips: bool = True,
     ) -> None:
         super().__init__()
+        self.skips = skips
         self.code = nn.Linear(num_features, map_channels[-1])
         self.levels = nn.ModuleList()
         current = map_channels[-1]
@@ -43,7 +54,7 @@ class UNetDecoder(nn.Module):
             width = min(skip, DECODER_MAX_CHANNELS)
             self.levels.append(
                 nn.Sequential(
-                    nn.Conv2d(current + skip, width, 3, padding=1, bias=False),
+                    nn.Conv2d(current + (skip if skips else 0), width, 3, padding=1, bias=False),
                     nn.BatchNorm2d(width),
                     nn.ReLU(),
                     nn.Dropout(0.5) if depth < dropout_blocks else nn.Identity(),
@@ -51,7 +62,7 @@ class UNetDecoder(nn.Module):
             )
             current = width
         self.out = nn.Sequential(
-            nn.Conv2d(current + in_chans, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, out_chans, 1)
+            nn.Conv2d(current + (in_chans if skips else 0), 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, out_chans, 1)
         )
 
     def forward(self, maps: list[torch.Tensor], features: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
@@ -59,19 +70,27 @@ class UNetDecoder(nn.Module):
         x = maps[-1] + self.code(features)[:, :, None, None].to(maps[-1].dtype)
         for level, skip in zip(self.levels, reversed(maps[:-1]), strict=True):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = level(torch.cat([x, skip], dim=1))
+            x = level(torch.cat([x, skip], dim=1) if self.skips else x)
         x = F.interpolate(x, size=source.shape[-2:], mode="bilinear", align_corners=False)
-        return torch.sigmoid(self.out(torch.cat([x, source.to(x.dtype)], dim=1)))
+        return torch.sigmoid(self.out(torch.cat([x, source.to(x.dtype)], dim=1) if self.skips else x))
 
 
 class UNet(nn.Module):
     """backbone (encoder) + ``UNetDecoder``: normalised images (B, C, H, W) -> pixels (B, out_chans, H, W)."""
 
-    def __init__(self, backbone: Backbone, in_chans: int, size: int, out_chans: int, dropout_blocks: int = 3):
+    def __init__(
+        self,
+        backbone: Backbone,
+        in_chans: int,
+        size: int,
+        out_chans: int,
+        dropout_blocks: int = 3,
+        skips: bool = True,
+    ):
         super().__init__()
         self.encoder = backbone
         channels = pyramid_channels(backbone, in_chans, size)
-        self.decoder = UNetDecoder(channels, backbone.num_features, in_chans, out_chans, dropout_blocks)
+        self.decoder = UNetDecoder(channels, backbone.num_features, in_chans, out_chans, dropout_blocks, skips)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         maps, features = self.encoder.forward_pyramid(x)

@@ -53,6 +53,19 @@ def test_the_unet_on_the_shared_backbone_gives_pixels_and_trains_the_pooled_feat
     assert backbone.fc1.weight.grad is not None and backbone.fc1.weight.grad.abs().sum() > 0  # the probed layer
 
 
+def test_without_skips_the_decoder_draws_from_the_deepest_map_and_the_pooled_features_alone() -> None:
+    backbone = create_backbone("mnist_net", 1, None, 28)
+    unet = UNet(backbone, 1, 28, 1, dropout_blocks=0, skips=False).eval()
+    maps, features = backbone.forward_pyramid(torch.randn(2, 1, 28, 28))
+    other = [torch.randn_like(m) for m in maps[:-1]] + [maps[-1]]  # every shallower map and the input changed
+    with torch.no_grad():
+        first = unet.decoder(maps, features, torch.randn(2, 1, 28, 28))
+        second = unet.decoder(other, features, torch.randn(2, 1, 28, 28))
+        assert torch.equal(first, second)
+        with_skips = UNet(backbone, 1, 28, 1, dropout_blocks=0).eval()
+        assert not torch.equal(with_skips.decoder(maps, features, first), with_skips.decoder(other, features, first))
+
+
 def test_colorize_feeds_the_luminance_in_every_channel_and_targets_the_colour() -> None:
     task = Pix2Pix(create_backbone("mnist_net", 3, None, 16))
     task.fit_data(colour_data())
