@@ -51,6 +51,7 @@ SECOND_WAVE = {
     "StyleGAN mapping network": [*GAN, "task.generator=style"],
     "StyleGAN mapping network, progressive": [*GAN, "task.generator=style", *GROWING],
     "pix2pix (digit -> its transpose)": ["--task", "pix2pix"],
+    "pix2pix encoder-decoder (digit -> its transpose)": ["--task", "pix2pix", "task.skips=false"],
     "CycleGAN (digits <-> transposes)": ["--task", "cyclegan"],
     "completion (global + local discriminators)": ["--task", "completion"],
 }

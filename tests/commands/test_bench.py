@@ -229,6 +229,7 @@ def test_the_shipped_suites_resolve(name: str) -> None:
             "gan-style",
             "adagan",
             "pix2pix",
+            "pix2pix-encoder-decoder",
             "cyclegan",
             "completion",
         }
