@@ -8,11 +8,10 @@ px); pix2pix colorizes (colour from grey, its ``auto`` choice on colour data) as
 pix2pix's U-Net, completion and CycleGAN (``task.domains=regions``: north against south of the training tiles'
 median latitude, 48.8 degrees N) are left out to fit one CPU session: the first two collapse on MNIST at this
 kind of budget, the U-Net learners leave the probed trunk features mostly dead there (``mnist_generative.py
---wave 2``). Every run
-pretrains a timm ResNet-18 (ImageNet stem, as the EuroSAT suites) for ``--minutes`` (``train.minutes``: whole
-epochs of the 21,600 training tiles of the random split, 64 a step, at least one); the probes use the same split
-(21,600 / 5,400). Quality: classes covered, class KL and Frechet distance in the features of the judge trained
-on EuroSAT's training split, on 1,000 samples.
+--wave 2``). Every run pretrains a timm ResNet-18 (ImageNet stem, as the EuroSAT suites) for ``--minutes``
+(``train.minutes``: whole epochs of the 21,600 training tiles of the random split, 64 a step, at least one); the
+probes use the same split (21,600 / 5,400). Quality: classes covered, class KL and Frechet distance in the
+features of the judge trained on EuroSAT's training split, on 1,000 samples.
 
     python benchmarks/eurosat_generative.py --minutes 5 --out runs/eurosat-generative
 """

@@ -57,6 +57,7 @@ SECOND_WAVE = {
 }
 QUALITY = ("classes_covered", "class_kl", "frechet")
 MONITORS = ("dead_units", "embed_rank")
+COLUMNS = ("linear", "knn", *QUALITY, *MONITORS, "minutes")
 
 
 def probe_accuracy(cmd_prefix: list[str], out: Path, protocol: str, seed: str, log: list[str]) -> float:
@@ -80,15 +81,14 @@ def measure(
     """Pretrain every row (``setup``: the data and backbone flags, shared with the random-init probes), probe it
     linear and kNN, and collect its last epoch's sample quality and collapse monitors and its minutes; runs and
     probes already in ``out`` are reused."""
-    columns = ["linear", "knn", *QUALITY, *MONITORS, "minutes"]
-    table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in columns}}
+    table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in COLUMNS}}
     for seed in map(str, seeds):
         rand = ["probe", "--random-init", *setup]
         for protocol in ("linear", "knn"):
             acc = probe_accuracy(rand, out / f"random-init-seed{seed}" / protocol, protocol, seed, log)
             table["random-init"][protocol].append(acc)
         for name, flags in rows.items():
-            row = table.setdefault(name, {c: [] for c in columns})
+            row = table.setdefault(name, {c: [] for c in COLUMNS})
             run_dir = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '_')}-seed{seed}"
             if not (run_dir / "backbone.safetensors").exists():
                 run(["pretrain", "--out", str(run_dir), "--seed", seed, *setup, *budget, *flags], log)
@@ -110,7 +110,6 @@ def write_results(
     table: dict[str, dict[str, list[float]]], backbone: str, seeds: list[int], out: Path, log: list[str]
 ) -> None:
     """Print the table and write it with the commands that made it to ``out/RESULTS.md``."""
-    columns = ["linear", "knn", *QUALITY, *MONITORS, "minutes"]
     lines = [
         f"| representation ({backbone}) | linear probe % | kNN probe % | classes covered | class KL | Frechet "
         "| dead units | effective rank | pretrain min |",
@@ -118,7 +117,7 @@ def write_results(
     ]
     digits = {"linear": 2, "knn": 2, "classes_covered": 1, "class_kl": 3, "frechet": 1, "dead_units": 2}
     for name, row in table.items():
-        lines.append(f"| {name} | " + " | ".join(cell(row[c], digits.get(c, 1)) for c in columns) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell(row[c], digits.get(c, 1)) for c in COLUMNS) + " |")
     table_md = f"Seeds {', '.join(map(str, seeds))}; mean ± std where there are several.\n\n" + "\n".join(lines)
     print("\n" + table_md)
     out.mkdir(parents=True, exist_ok=True)

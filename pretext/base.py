@@ -167,7 +167,9 @@ LOCAL_CONTEXT = LocalContext()
 class PretextTask(nn.Module):
     """Base class of every pretext task and generative learner."""
 
-    needs_coords: bool = False  # True: every training sample must have lat/lon (``meta["lat"]``, ``meta["lon"]``)
+    # True: every training sample must have lat/lon (``meta["lat"]``, ``meta["lon"]``); a task whose need depends
+    # on its settings overrides ``coords_needed`` instead, which is what the data loading asks
+    needs_coords: bool = False
     # config values a run gets for the optimizer keys it leaves unset (see ``ssl_toolkit.recipes``)
     optimizer_recipe: dict[str, object] = CLASSIC_RECIPE
     # True: the loss is computed over every rank's rows (gathered), the same on all ranks, so the engine does not

@@ -65,9 +65,10 @@ def region_boundary(data: DataSource, axis: str) -> torch.Tensor:
     if coords is None or torch.isnan(coords).any():
         raise ValueError("domains=regions needs lat/lon for every training tile (geotagged data)")
     values = coords[:, 0 if axis == "lat" else 1].float()
-    if bool((values >= values.median()).all()):
+    median = values.median()
+    if bool((values >= median).all()):
         raise ValueError(f"domains=regions: every training tile has the same {axis}; there is no second region")
-    return values.median()
+    return median
 
 
 def class_list(text: str, num_classes: int) -> list[int]:

@@ -65,10 +65,6 @@ class MultiTask(PretextTask):
     def revisits(self) -> Revisits | None:  # type: ignore[override]
         return next((task.revisits for task in self.tasks.values() if task.revisits is not None), None)
 
-    @property
-    def needs_coords(self) -> bool:  # type: ignore[override]
-        return any(task.needs_coords for task in self.tasks.values())
-
     def fit_data(self, data: DataSource) -> None:
         for task in self.tasks.values():
             task.fit_data(data)
