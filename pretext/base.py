@@ -11,8 +11,8 @@ itself never changes. A task may hold modules no optimizer steps (a momentum enc
 ``requires_grad=False``) and update them in ``after_step``.
 
 Images reach a task already on the training device, float and normalised, shape (B, C, H, W); ``meta`` holds
-batched tensors such as ``label`` (and ``pixel_mean``/``pixel_std``, (1, C, 1, 1)). Task inputs are built there
-in batched tensor ops.
+batched tensors such as ``label`` (and ``pixel_mean``/``pixel_std``/``pixel_low``/``pixel_high``, (1, C, 1, 1); see
+``Normalizer.stats``). Task inputs are built there in batched tensor ops.
 """
 
 from __future__ import annotations
@@ -116,9 +116,14 @@ class EpochContext:
     pixel_mean: torch.Tensor  # (1, C, 1, 1) on the device, as in ``meta``
     pixel_std: torch.Tensor
     device: torch.device
+    pixel_low: torch.Tensor | None = None  # the range generated [0, 1] pixels span (``Normalizer``); None: [0, 1]
+    pixel_high: torch.Tensor | None = None
 
     def meta(self) -> dict[str, torch.Tensor]:
-        return {"pixel_mean": self.pixel_mean, "pixel_std": self.pixel_std}
+        stats = {"pixel_mean": self.pixel_mean, "pixel_std": self.pixel_std}
+        if self.pixel_low is not None and self.pixel_high is not None:
+            stats |= {"pixel_low": self.pixel_low, "pixel_high": self.pixel_high}
+        return stats
 
     def test_images(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``n`` test images, normalised, on the device, and their labels."""

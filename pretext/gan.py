@@ -1,7 +1,8 @@
 """GAN as a representation learner: the discriminator is the shared backbone plus a real/fake head.
 
-The generator (``mlp`` or ``dcgan``, see ``generators``) makes pixels in [0, 1], normalised like the real batch,
-so the discriminator sees both in one space. Each training step is one discriminator step on the step's real
+The generator (``mlp`` or ``dcgan``, see ``generators``) makes values in [0, 1] (the stored range of 8-bit images,
+each band's mean +- 3 std of wider rasters: ``generators.pixel_range``), normalised like the real batch, so the
+discriminator sees both in one space. Each training step is one discriminator step on the step's real
 batch; a generator step follows every ``d_steps``-th discriminator step, and ``g_steps`` generator steps are
 taken then (``d_steps=5`` is WGAN's recipe; ``g_steps=2`` the reverse). The counts live in the engine's
 ``steps_taken`` (saved in checkpoints), so a resumed run alternates exactly like an uninterrupted one.

@@ -2,9 +2,11 @@
 
 ``mlp``: the seed lecture's fully connected generator (latent -> 256 -> 512 -> C*H*W, LeakyReLU 0.2).
 ``dcgan``: the DCGAN rules (Radford et al. 2016): a projection to a small feature map, fractionally strided
-convolutions that double it, batch norm and ReLU in every layer but the last, no pooling, no fully connected
-hidden layers; sizes that are not a multiple of 4 are resized at the end. The last layer's raw output goes through a
-sigmoid, so callers get pixels in [0, 1] and normalise them like real images.
+convolutions that double it (as many as the image size needs: ``DCGANGenerator``), batch norm and ReLU in every
+layer but the last, no pooling, no fully connected hidden layers; sizes that are not a multiple of 4 are resized at
+the end. The last layer's raw output goes through a sigmoid, so callers get values in [0, 1] and ``normalise`` them
+like real images: [0, 1] is the stored range of 8-bit images and a per-band range of wider rasters
+(``pixel_range``).
 ``pggan`` and ``style``: the growing generators of ``growing_generators`` (progressive growing; a StyleGAN-style
 mapping network).
 """
@@ -39,25 +41,30 @@ class MLPGenerator(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
+    """A projection to a ``start`` x ``start`` map of ``width`` x 2^(ups - 1) channels, then ``ups`` stride-2
+    transposed convolutions that halve the channels down to ``width``; ``ups`` is keyed on the image size: as many
+    doublings as reach it from a map of at least 4 px (2 for 28 px: 7 -> 14 -> 28; 4 for 64 px: 4 -> 8 -> 16 -> 32
+    -> 64, the paper's 64 px generator; at least 2)."""
+
     def __init__(self, latent_dim: int, chans: int, size: int, width: int = 64) -> None:
         super().__init__()
         self.size = size
-        self.start = math.ceil(size / 4)
+        ups = max(2, int(math.log2(size / 4)))
+        self.start = math.ceil(size / 2**ups)
+        self.deepest = width * 2 ** (ups - 1)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, 2 * width * self.start * self.start, bias=False),
-            nn.BatchNorm1d(2 * width * self.start * self.start),
+            nn.Linear(latent_dim, self.deepest * self.start * self.start, bias=False),
+            nn.BatchNorm1d(self.deepest * self.start * self.start),
             nn.ReLU(),
         )
-        self.width = width
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.ConvTranspose2d(width, chans, 4, 2, 1),
-        )
+        layers: list[nn.Module] = []
+        for i in range(ups - 1):
+            c = self.deepest // 2**i
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
+        self.up = nn.Sequential(*layers, nn.ConvTranspose2d(width, chans, 4, 2, 1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.project(z).view(z.shape[0], 2 * self.width, self.start, self.start)
+        x = self.project(z).view(z.shape[0], self.deepest, self.start, self.start)
         x = self.up(x)
         if x.shape[-1] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
@@ -74,11 +81,30 @@ def create_generator(kind: str, latent_dim: int, chans: int, size: int) -> nn.Mo
     raise ValueError(f"generator must be one of {', '.join(KINDS)}, got {kind!r}")
 
 
-def normalise(pixels: torch.Tensor, meta: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[0, 1] pixels -> the normalised space real images arrive in (meta's pixel_mean, pixel_std)."""
-    return (pixels - meta["pixel_mean"]) / meta["pixel_std"]
+def pixel_range(meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+    """(low, high) in pixel units that generated [0, 1] values span: meta's ``pixel_low``/``pixel_high`` (per band,
+    see ``Normalizer``), or the stored range (0, 1) where meta has none."""
+    return meta.get("pixel_low", 0.0), meta.get("pixel_high", 1.0)
 
 
-def pixels(images: torch.Tensor, meta: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Normalised images -> [0, 1] pixels."""
-    return images * meta["pixel_std"] + meta["pixel_mean"]
+def _stats(meta: dict[str, torch.Tensor], channels: list[int] | None) -> list:
+    """Mean, std, low, high of ``channels`` (all where None), each broadcastable to (B, C, H, W)."""
+    stats = [meta["pixel_mean"], meta["pixel_std"], *pixel_range(meta)]
+    if channels is None:
+        return stats
+    return [x if not torch.is_tensor(x) or x.numel() == 1 else x.flatten()[channels].view(1, -1, 1, 1) for x in stats]
+
+
+def normalise(
+    generated: torch.Tensor, meta: dict[str, torch.Tensor], channels: list[int] | None = None
+) -> torch.Tensor:
+    """Generated [0, 1] values -> the normalised space real images arrive in: [0, 1] spans ``pixel_range`` and is
+    then normalised with meta's ``pixel_mean``/``pixel_std`` (of ``channels`` when given: a subset of bands)."""
+    mean, std, low, high = _stats(meta, channels)
+    return (low + generated * (high - low) - mean) / std
+
+
+def pixels(images: torch.Tensor, meta: dict[str, torch.Tensor], channels: list[int] | None = None) -> torch.Tensor:
+    """Normalised images -> the generators' [0, 1] units (the inverse of ``normalise``)."""
+    mean, std, low, high = _stats(meta, channels)
+    return (images * std + mean - low) / (high - low)

@@ -30,7 +30,7 @@ from torch import nn
 from pretext.base import EpochContext, PretextTask, StepContext, adversarial_round
 from pretext.gan import GAN
 from pretext.gan_losses import OBJECTIVES, discriminator_loss, generator_loss
-from pretext.generators import pixels
+from pretext.generators import normalise, pixels
 from pretext.patchgan import PatchGAN, downsamplings_for
 from pretext.unet import UNet
 from ssl_toolkit.backbones.base import Backbone
@@ -124,15 +124,11 @@ class Pix2Pix(PretextTask):
             return images * keep.view(1, -1, 1, 1), target
         weights = torch.tensor(LUMINANCE, device=images.device, dtype=pix.dtype).view(1, 3, 1, 1)
         grey = (target * weights).sum(dim=1, keepdim=True).expand_as(pix)
-        return (grey - meta["pixel_mean"]) / meta["pixel_std"], target
+        return normalise(grey, meta), target
 
     def _target_space(self, target: torch.Tensor, meta: dict[str, torch.Tensor]) -> torch.Tensor:
         """Target pixels normalised with their bands' statistics, as the discriminator sees them."""
-        bands = list(range(target.shape[1])) if self.kind == "transpose" else self.target
-        mean, std = meta["pixel_mean"].flatten(), meta["pixel_std"].flatten()
-        if mean.numel() == 1:
-            return (target - mean) / std
-        return (target - mean[bands].view(1, -1, 1, 1)) / std[bands].view(1, -1, 1, 1)
+        return normalise(target, meta, None if self.kind == "transpose" else self.target)
 
     def judge(self, source: torch.Tensor, target: torch.Tensor, meta: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.discriminator(torch.cat([source, self._target_space(target, meta).to(source.dtype)], dim=1))

@@ -155,10 +155,17 @@ def iterate(
     yield from BatchReader(split, num_workers, pin_memory)(batches)
 
 
+GENERATED_STDS = 3.0  # beyond 8 bits, a generator's [0, 1] spans each band's mean +- this many stds
+
+
 class Normalizer:
     """Stored pixels (B, C, H, W) on any device -> float32 normalised by per-channel mean and std.
 
-    ``mean`` and ``std`` are in units of ``stored value / pixel_scale`` (see ``DataSource``).
+    ``mean`` and ``std`` are in units of ``stored value / pixel_scale`` (see ``DataSource``). ``low`` and ``high``
+    (same units) are the range a generator's or decoder's [0, 1] output spans: the stored range for 8-bit images;
+    for wider rasters each band's mean +- ``GENERATED_STDS`` stds, because a 16-bit reflectance uses a sliver of
+    its dtype (Sentinel-2 bands sit at 0.01 to 0.04 of 65,535, std about 0.004: the dtype range's middle is over
+    100 stds from the data).
     """
 
     def __init__(
@@ -168,6 +175,15 @@ class Normalizer:
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.scale = (1.0 / (pixel_scale * torch.tensor(std, device=device))).view(1, -1, 1, 1)
         self.shift = (torch.tensor(mean, device=device) / torch.tensor(std, device=device)).view(1, -1, 1, 1)
+        if pixel_scale == 255.0:
+            self.low, self.high = torch.zeros_like(self.mean), torch.ones_like(self.mean)
+        else:
+            self.low, self.high = self.mean - GENERATED_STDS * self.std, self.mean + GENERATED_STDS * self.std
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        """The pixel statistics a task finds in ``meta``: ``pixel_mean``, ``pixel_std``, ``pixel_low``, ``pixel_high``
+        (each (1, C, 1, 1) on the device)."""
+        return {"pixel_mean": self.mean, "pixel_std": self.std, "pixel_low": self.low, "pixel_high": self.high}
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return images.float() * self.scale - self.shift

@@ -40,7 +40,7 @@ def seconds_per_step(task: PretextTask, data: DataSource, settings: TrainSetting
         ctx = StepContext(trial, optimizers, device, settings.precision, settings.grad_clip)
         ctx.seed, ctx.total_steps = settings.seed, 1
         normalize = Normalizer.for_data(data, device)
-        stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
+        stats = normalize.stats()
         batches = epoch_order(len(data.train), settings.batch_size, settings.seed, 0)[: WARMUP_STEPS + TIMED_STEPS]
         times = []
         read = BatchReader(data.train, revisits=trial.revisits, seed=settings.seed)

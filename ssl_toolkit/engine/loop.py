@@ -65,7 +65,17 @@ def train(
     pin = device.type == "cuda"
     workers = auto_workers(device, world.size) if settings.num_workers < 0 else settings.num_workers
     read = BatchReader(data.train, workers, pin, revisits=task.revisits, seed=settings.seed, device=device)
-    pixel_stats = {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
+    pixel_stats = normalize.stats()
+    epoch_context = partial(
+        EpochContext,
+        run_dir=run_dir,
+        data=data,
+        pixel_mean=normalize.mean,
+        pixel_std=normalize.std,
+        device=device,
+        pixel_low=normalize.low,
+        pixel_high=normalize.high,
+    )
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     task.train()
     saved_at, first = -1, True
@@ -89,13 +99,13 @@ def train(
                 if stop:
                     raise Interrupted(interrupts.signum, state.step)
             if state.batch >= plan.steps_per_epoch:
-                epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
+                epoch = epoch_context(state.epoch + 1)
                 log.end_epoch(state.step, state.epoch, partial(epoch_end, task, epoch, settings.seed, online))
                 state.epoch, state.batch = state.epoch + 1, 0
                 saved = checkpoints.save(state, f"epoch_{state.epoch:04d}.pt", LAST)  # last.pt last: see checkpoint
                 saved_at = interrupts.saved(saved)
     # a run stopped mid-epoch still ends with that epoch's pictures
-    epoch = EpochContext(state.epoch + 1, run_dir, data, normalize.mean, normalize.std, device)
+    epoch = epoch_context(state.epoch + 1)
     log.finish(
         state.step,
         state.epoch,

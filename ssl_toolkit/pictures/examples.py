@@ -34,7 +34,7 @@ def draw_examples(
         torch.manual_seed(seed)
         images, batch_meta = next(iterate(data.train, epoch_order(len(data.train), n, seed, 0)[:1]))
         meta = {k: v.to(device) for k, v in batch_meta.items()}
-        meta |= {"pixel_mean": normalize.mean, "pixel_std": normalize.std}
+        meta |= normalize.stats()
         panels, captions = task.examples(normalize(images.to(device)), meta)
     save_examples(panels, captions, path, title, channels=data.display_channels)
     return len(panels)

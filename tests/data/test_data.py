@@ -68,6 +68,16 @@ def test_normalizer_matches_the_formula() -> None:
     assert torch.allclose(Normalizer(mean, std, torch.device("cpu"))(x), expected, atol=1e-6)
 
 
+def test_generated_pixels_span_the_stored_range_of_8_bit_images_and_mean_plus_minus_3_std_of_wider_rasters() -> None:
+    mean, std = (0.1, 0.03), (0.2, 0.004)
+    eight = Normalizer(mean, std, torch.device("cpu"), 255.0)
+    assert eight.low.flatten().tolist() == [0.0, 0.0] and eight.high.flatten().tolist() == [1.0, 1.0]
+    wide = Normalizer(mean, std, torch.device("cpu"), 65535.0)
+    assert torch.allclose(wide.low.flatten(), torch.tensor([0.1 - 0.6, 0.03 - 0.012]))
+    assert torch.allclose(wide.high.flatten(), torch.tensor([0.1 + 0.6, 0.03 + 0.012]))
+    assert set(wide.stats()) == {"pixel_mean", "pixel_std", "pixel_low", "pixel_high"}
+
+
 def test_a_truncated_image_is_a_bad_file_found_when_the_folder_opens(image_folder: Path) -> None:
     broken = image_folder / "red" / "0.png"
     broken.write_bytes(broken.read_bytes()[:200])

@@ -10,7 +10,7 @@ import torch
 from pretext.base import EpochContext
 from pretext.gan import GAN
 from ssl_toolkit.backbones import create_backbone
-from ssl_toolkit.data import DataSource, TensorImages
+from ssl_toolkit.data import DataSource, Normalizer, TensorImages
 from ssl_toolkit.data.splits import false_colour, natural_colour
 
 
@@ -31,8 +31,9 @@ def test_a_conditional_gan_on_13_bands_draws_real_and_generated_band_by_band(tmp
     gan = GAN(create_backbone("resnet18", 13), conditional=True, quality_samples=0)
     gan.fit_data(data)
     gan.eval()
-    mean, std = torch.full((1, 13, 1, 1), 0.03), torch.full((1, 13, 1, 1), 0.01)
+    normalize = Normalizer.for_data(data, torch.device("cpu"))
+    stats = normalize.mean, normalize.std, torch.device("cpu"), normalize.low, normalize.high
     with torch.no_grad():
-        gan.epoch_end(EpochContext(1, tmp_path, data, mean, std, torch.device("cpu")))
+        gan.epoch_end(EpochContext(1, tmp_path, data, *stats))
     picture = tmp_path / "plots" / "gan" / "bands_real_vs_fake.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000

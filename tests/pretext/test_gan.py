@@ -10,11 +10,13 @@ import torch
 from pretext.diffaugment import diff_augment, translation
 from pretext.gan import GAN
 from pretext.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+from pretext.generators import DCGANGenerator, normalise, pixels
 from pretext.minibatch_discrimination import MinibatchDiscrimination
 from pretext.multi import MultiTask
 from pretext.rotation import Rotation
 from pretext.vae import kl_to_standard_normal
 from ssl_toolkit.backbones import create_backbone
+from ssl_toolkit.data import DataSource, Normalizer, TensorImages
 from ssl_toolkit.engine.optim import build_optimizer
 from ssl_toolkit.engine.step import NonFiniteLoss, StepContext
 from tests.tiny import geotagged_mnist_like
@@ -229,3 +231,38 @@ def test_a_gradient_penalty_refuses_a_batch_norm_critic_and_auto_picks_layer_nor
     assert resolve_config({}, [("task.name", "rotation")])["backbone"]["norm"] == "batch"
     critic = create_backbone("resnet18", in_chans=1, norm="layer")
     GAN(critic, objective="wgan", gp_weight=10.0)  # accepted
+
+
+def test_generated_values_map_onto_each_bands_range_and_back() -> None:
+    meta = Normalizer((0.02, 0.5), (0.004, 0.1), torch.device("cpu"), 65535.0).stats()
+    u = torch.rand(2, 2, 3, 3)
+    x = normalise(u, meta)
+    assert torch.allclose(x, 6 * u - 3, atol=1e-5)  # [0, 1] is mean +- 3 std: normalised -3 .. 3
+    assert torch.allclose(pixels(x, meta), u, atol=1e-5)
+    assert torch.allclose(normalise(u[:, 1:], meta, [1]), x[:, 1:], atol=1e-5)  # one band's own statistics
+    grey = {"pixel_mean": torch.full((1, 1, 1, 1), 0.13), "pixel_std": torch.full((1, 1, 1, 1), 0.31)}
+    assert torch.equal(normalise(u[:, :1], grey), (u[:, :1] - 0.13) / 0.31)  # no range in meta: the stored [0, 1]
+
+
+def test_a_gan_on_16_bit_reflectances_starts_among_the_real_tiles() -> None:
+    """Sentinel-2-like bands at 0.02 of 65,535 (std 0.004): a new generator's samples normalise to within 3 stds
+    of the band means, as real tiles do, not 120 stds away at the dtype's middle."""
+    torch.manual_seed(0)
+    values = (torch.randn(8, 4, 16, 16) * 0.004 + 0.02).clamp(min=0) * 65535
+    split = TensorImages(values.to(torch.int32), torch.arange(8) % 2)
+    data = DataSource("ms", split, split, (0.02,) * 4, (0.004,) * 4, 4, 16, 2, ("a", "b"), pixel_scale=65535.0)
+    gan = GAN(create_backbone("resnet18", 4), conditional=True, quality_samples=0)
+    gan.fit_data(data)
+    gan.eval()
+    with torch.no_grad():
+        fakes = gan.generate(16, Normalizer.for_data(data, torch.device("cpu")).stats(), torch.device("cpu"))
+    assert fakes.abs().max() <= 3.0 + 1e-4 and fakes.mean().abs() < 1.5
+
+
+@pytest.mark.parametrize(("size", "start", "doublings"), [(28, 7, 2), (64, 4, 4), (32, 4, 3)])
+def test_the_dcgan_generator_doubles_from_a_small_map_as_often_as_the_image_size_needs(size, start, doublings) -> None:
+    g = DCGANGenerator(16, 3, size)
+    strided = [m for m in g.up if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert g.start == start and len(strided) == doublings and strided[0].in_channels == 64 * 2 ** (doublings - 1)
+    out = g(torch.randn(2, 16))
+    assert out.shape == (2, 3, size, size) and 0 <= out.min() and out.max() <= 1
