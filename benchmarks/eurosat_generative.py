@@ -32,7 +32,6 @@ GROWING = ["task.progressive=true", "task.stage_images=2000", "task.fade_images=
 ROWS = {
     "DCGAN, non-saturating loss (plain)": GAN,
     "DCGAN, minimax loss (plain)": [*GAN, "task.objective=minimax"],
-    "AdaGAN, 3 minimax DCGANs": ["--task", "adagan", *GAN[2:], "task.objective=minimax", "task.components=3"],
     "progressive growing 4->64 px (pggan)": [*GAN, "task.generator=pggan", *GROWING],
     "pix2pix without skips (colour from grey, encoder-decoder)": [
         "--task",

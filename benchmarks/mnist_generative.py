@@ -53,7 +53,9 @@ SECOND_WAVE = {
     "pix2pix (digit -> its transpose)": ["--task", "pix2pix"],
     "pix2pix encoder-decoder (digit -> its transpose)": ["--task", "pix2pix", "task.skips=false"],
     "CycleGAN (digits <-> transposes)": ["--task", "cyclegan"],
+    "CycleGAN encoder-decoder (digits <-> transposes)": ["--task", "cyclegan", "task.skips=false"],
     "completion (global + local discriminators)": ["--task", "completion"],
+    "completion encoder-decoder (global + local discriminators)": ["--task", "completion", "task.skips=false"],
 }
 QUALITY = ("classes_covered", "class_kl", "frechet")
 MONITORS = ("dead_units", "embed_rank")

@@ -2,7 +2,7 @@
 
 ``mlp``: the seed lecture's fully connected generator (latent -> 256 -> 512 -> C*H*W, LeakyReLU 0.2).
 ``dcgan``: the DCGAN rules (Radford et al. 2016): a projection to a small feature map, fractionally strided
-convolutions that double it (as many as the image size needs: ``DCGANGenerator``), batch norm and ReLU in every
+convolutions that double it twice, batch norm and ReLU in every
 layer but the last, no pooling, no fully connected hidden layers; sizes that are not a multiple of 4 are resized at
 the end. The last layer's raw output goes through a sigmoid, so callers get values in [0, 1] and ``normalise`` them
 like real images: [0, 1] is the stored range of 8-bit images and a per-band range of wider rasters
@@ -41,30 +41,25 @@ class MLPGenerator(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """A projection to a ``start`` x ``start`` map of ``width`` x 2^(ups - 1) channels, then ``ups`` stride-2
-    transposed convolutions that halve the channels down to ``width``; ``ups`` is keyed on the image size: as many
-    doublings as reach it from a map of at least 4 px (2 for 28 px: 7 -> 14 -> 28; 4 for 64 px: 4 -> 8 -> 16 -> 32
-    -> 64, the paper's 64 px generator; at least 2)."""
-
     def __init__(self, latent_dim: int, chans: int, size: int, width: int = 64) -> None:
         super().__init__()
         self.size = size
-        ups = max(2, int(math.log2(size / 4)))
-        self.start = math.ceil(size / 2**ups)
-        self.deepest = width * 2 ** (ups - 1)
+        self.start = math.ceil(size / 4)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, self.deepest * self.start * self.start, bias=False),
-            nn.BatchNorm1d(self.deepest * self.start * self.start),
+            nn.Linear(latent_dim, 2 * width * self.start * self.start, bias=False),
+            nn.BatchNorm1d(2 * width * self.start * self.start),
             nn.ReLU(),
         )
-        layers: list[nn.Module] = []
-        for i in range(ups - 1):
-            c = self.deepest // 2**i
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
-        self.up = nn.Sequential(*layers, nn.ConvTranspose2d(width, chans, 4, 2, 1))
+        self.width = width
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, chans, 4, 2, 1),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.project(z).view(z.shape[0], self.deepest, self.start, self.start)
+        x = self.project(z).view(z.shape[0], 2 * self.width, self.start, self.start)
         x = self.up(x)
         if x.shape[-1] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)

@@ -66,16 +66,7 @@ def train(
     workers = auto_workers(device, world.size) if settings.num_workers < 0 else settings.num_workers
     read = BatchReader(data.train, workers, pin, revisits=task.revisits, seed=settings.seed, device=device)
     pixel_stats = normalize.stats()
-    epoch_context = partial(
-        EpochContext,
-        run_dir=run_dir,
-        data=data,
-        pixel_mean=normalize.mean,
-        pixel_std=normalize.std,
-        device=device,
-        pixel_low=normalize.low,
-        pixel_high=normalize.high,
-    )
+    epoch_context = partial(EpochContext, run_dir=run_dir, data=data, device=device, **pixel_stats)
     memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
     task.train()
     saved_at, first = -1, True

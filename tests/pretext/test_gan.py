@@ -10,7 +10,7 @@ import torch
 from pretext.diffaugment import diff_augment, translation
 from pretext.gan import GAN
 from pretext.gan_losses import discriminator_loss, generator_loss, gradient_penalty
-from pretext.generators import DCGANGenerator, normalise, pixels
+from pretext.generators import normalise, pixels
 from pretext.minibatch_discrimination import MinibatchDiscrimination
 from pretext.multi import MultiTask
 from pretext.rotation import Rotation
@@ -257,12 +257,3 @@ def test_a_gan_on_16_bit_reflectances_starts_among_the_real_tiles() -> None:
     with torch.no_grad():
         fakes = gan.generate(16, Normalizer.for_data(data, torch.device("cpu")).stats(), torch.device("cpu"))
     assert fakes.abs().max() <= 3.0 + 1e-4 and fakes.mean().abs() < 1.5
-
-
-@pytest.mark.parametrize(("size", "start", "doublings"), [(28, 7, 2), (64, 4, 4), (32, 4, 3)])
-def test_the_dcgan_generator_doubles_from_a_small_map_as_often_as_the_image_size_needs(size, start, doublings) -> None:
-    g = DCGANGenerator(16, 3, size)
-    strided = [m for m in g.up if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert g.start == start and len(strided) == doublings and strided[0].in_channels == 64 * 2 ** (doublings - 1)
-    out = g(torch.randn(2, 16))
-    assert out.shape == (2, 3, size, size) and 0 <= out.min() and out.max() <= 1
