@@ -2,11 +2,10 @@
 
 ``mlp``: the seed lecture's fully connected generator (latent -> 256 -> 512 -> C*H*W, LeakyReLU 0.2).
 ``dcgan``: the DCGAN rules (Radford et al. 2016): a projection to a small feature map, fractionally strided
-convolutions that double it twice, batch norm and ReLU in every
-layer but the last, no pooling, no fully connected hidden layers; sizes that are not a multiple of 4 are resized at
-the end. The last layer's raw output goes through a sigmoid, so callers get values in [0, 1] and ``normalise`` them
-like real images: [0, 1] is the stored range of 8-bit images and a per-band range of wider rasters
-(``pixel_range``).
+convolutions that double it twice, batch norm and ReLU in every layer but the last, no pooling, no fully connected
+hidden layers; sizes that are not a multiple of 4 are resized at the end. The last layer's raw output goes through a
+sigmoid, so callers get values in [0, 1] and ``normalise`` them like real images: [0, 1] is the stored range of
+8-bit images and a per-band range of wider rasters (``pixel_range``).
 ``pggan`` and ``style``: the growing generators of ``growing_generators`` (progressive growing; a StyleGAN-style
 mapping network).
 """
