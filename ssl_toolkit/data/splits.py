@@ -77,8 +77,9 @@ def _select_paths(paths, idx: torch.Tensor):
 
 COLOUR_NAMES = {"red": ("red", "b04", "b4"), "green": ("green", "b03", "b3"), "blue": ("blue", "b02", "b2")}
 NIR_NAMES = ("nir", "b08", "b8")
-# Sentinel-2 Level-1C's 13 bands in their file order (EuroSAT-MS), assumed for 13 unnamed bands
-SENTINEL2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+# Sentinel-2 Level-1C's 13 bands in EuroSAT-MS's file order, assumed for 13 unnamed bands: B8A comes last there
+# (measured on the real tiles: band 10 holds the near-zero cirrus values of B10, band 13 sits just above B08)
+SENTINEL2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
 
 
 def _named(band_names: tuple[str | None, ...] | None, channels: int) -> list[str]:

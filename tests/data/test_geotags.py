@@ -83,6 +83,18 @@ def test_eurosat_ms_geotiff_centres_match_the_rgb_table() -> None:
     assert worst < 1e-3
 
 
+def test_eurosat_ms_band_labels_follow_the_file_order_of_its_bands() -> None:
+    """Each label's band has that band's physics on the real tiles: cirrus (B10) is near zero, water vapour (B09)
+    is the darkest of the rest, and B8A sits close to B08 (narrow and broad near infrared)."""
+    data = load_data("eurosat-ms", DataOptions(stats_tiles=8))
+    labels, mean = data.band_labels, data.mean
+    assert labels == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"]
+    by_name = dict(zip(labels, mean, strict=True))
+    assert min(mean) == by_name["B10"] and by_name["B10"] < 0.1 * by_name["B09"]
+    assert by_name["B09"] == min(m for name, m in by_name.items() if name != "B10")
+    assert abs(by_name["B8A"] - by_name["B08"]) < 0.2 * by_name["B08"]
+
+
 def test_a_table_given_by_path_lists_images_relative_to_it(tmp_path: Path) -> None:
     root = table_folder(tmp_path / "t", GOOD)
     (root / "locations.csv").rename(root / "my_tiles.csv")
