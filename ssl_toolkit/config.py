@@ -81,6 +81,7 @@ SCHEMA: dict[str, Key] = {
     "train.log_every": Key(int, 50, minimum=1),
     "train.checkpoint_every": Key(int, None, optional=True, minimum=1),
     "train.checkpoint_minutes": Key(float, 10.0, optional=True, minimum=0.01),  # and on Ctrl-C/SIGTERM
+    "train.keep_checkpoints": Key(int, None, optional=True, minimum=1),  # newest epoch_NNNN.pt kept; unset: all
     "train.online_probe": Key(bool, True),  # online linear head and per-epoch kNN on labelled data
     "train.sync_batchnorm": Key(bool, False),
     "train.channels_last": Key(bool, False),
@@ -89,7 +90,14 @@ SCHEMA: dict[str, Key] = {
 
 # keys that change how a run is carried out or logged, not what it computes
 RUN_ONLY_KEYS = frozenset(
-    {"train.device", "train.log_every", "train.checkpoint_every", "train.checkpoint_minutes", "data.num_workers"}
+    {
+        "train.device",
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.checkpoint_minutes",
+        "train.keep_checkpoints",
+        "data.num_workers",
+    }
 )
 
 

@@ -91,7 +91,9 @@ class Checkpoints:
     and the metric windows of ``log``) and rank 0 writes; ``restore`` puts a saved run back in place.
 
     At an epoch end ``epoch_NNNN.pt`` is written before ``last.pt``: a run killed between the two resumes from
-    the older ``last.pt``, redoes the epoch's end and writes both, so no periodic checkpoint is ever missing."""
+    the older ``last.pt``, redoes the epoch's end and writes both, so no periodic checkpoint is ever missing.
+    With ``keep`` set, only the newest ``keep`` epoch files stay (each is a full copy of the state: a ResNet-18 GAN
+    writes about 160 MB an epoch); ``last.pt`` is always kept."""
 
     def __init__(
         self,
@@ -103,10 +105,11 @@ class Checkpoints:
         world: World,
         config: dict[str, Any] | None = None,
         online: Any = None,  # engine.online.OnlineProbe: ``state()``/``load(state)`` of its head
+        keep: int | None = None,  # the newest epoch files kept; None: all
     ) -> None:
         self.folder, self.task, self.optimizers = folder, task, optimizers
         self.steps_taken, self.log, self.world, self.config = steps_taken, log, world, config
-        self.online = online
+        self.online, self.keep = online, keep
 
     def save(self, state: TrainState, *names: str) -> int:
         """Write ``names`` (e.g. ``last.pt``, ``epoch_0001.pt``); every rank must call it. Returns the step."""
@@ -133,7 +136,14 @@ class Checkpoints:
             save(self.folder / first, record)
             for name in others:  # the same state under another name: one file on disk, not another copy
                 link(self.folder / first, self.folder / name)
+            self.prune()
         return state.step
+
+    def prune(self) -> None:
+        """Delete all but the newest ``keep`` epoch files (their names sort by epoch)."""
+        if self.keep is not None:
+            for old in sorted(self.folder.glob("epoch_*.pt"))[: -self.keep]:
+                old.unlink(missing_ok=True)
 
     def restore(self, device: torch.device) -> TrainState:
         """The state of ``last.pt`` with weights, optimizers, step counts, RNG and metric windows restored; a

@@ -59,7 +59,8 @@ def train(
     lr_at = plan.lr_at(settings.lr)
     log = TrainLog(run_dir / "metrics.jsonl", monitor, task.backbone, task, world, settings.log_every, lr_at)
     online = OnlineProbe(data, device) if settings.online_probe else None
-    checkpoints = Checkpoints(run_dir / "checkpoints", task, optimizers, ctx.steps_taken, log, world, config, online)
+    folder, keep = run_dir / "checkpoints", settings.keep_checkpoints
+    checkpoints = Checkpoints(folder, task, optimizers, ctx.steps_taken, log, world, config, online, keep)
     state = checkpoints.restore(device) if resume else TrainState()
     log.start(state.step, plan.end, show_progress)
     pin = device.type == "cuda"

@@ -29,6 +29,7 @@ class TrainSettings:
     log_every: int = setting("train.log_every")
     checkpoint_every: int | None = setting("train.checkpoint_every")
     checkpoint_minutes: float | None = setting("train.checkpoint_minutes")  # of training; also on Ctrl-C/SIGTERM
+    keep_checkpoints: int | None = setting("train.keep_checkpoints")  # newest epoch files kept; None: all
     num_workers: int = setting("data.num_workers")  # -1: sized from the machine (loader.auto_workers)
     online_probe: bool = setting("train.online_probe")  # online linear head and per-epoch kNN (engine.online)
     sync_batchnorm: bool = setting("train.sync_batchnorm")

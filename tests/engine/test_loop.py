@@ -42,6 +42,18 @@ def test_run_folder_layout(ssl, tmp_path: Path) -> None:
     assert (run / "plots/loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_keep_checkpoints_leaves_the_newest_epoch_files_and_a_resumable_last(ssl, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    tiny = ["data.subset=32", "train.batch_size=16", "train.keep_checkpoints=2"]
+    assert ssl("pretrain", "--task", "rotation", "--out", run, *tiny, "train.epochs=3")[0] == 0
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.pt")) == ["epoch_0002.pt", "epoch_0003.pt", "last.pt"]
+    # the setting only changes what is kept, so a resume may change it; the pruning goes on from there
+    code, out, err = ssl("pretrain", "--resume", "--out", run, "train.epochs=4", "train.keep_checkpoints=1")
+    assert code == 0, err
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.pt")) == ["epoch_0004.pt", "last.pt"]
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 4
+
+
 def test_step_schedule_multiplies_by_gamma_each_epoch() -> None:
     lrs = lr_schedule("step", 1.0, total_steps=6, steps_per_epoch=2, gamma=0.5)
     assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
