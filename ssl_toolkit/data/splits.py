@@ -94,7 +94,7 @@ def _find(names: list[str], groups: list[tuple[str, ...]]) -> list[int] | None:
 
 
 def natural_colour(band_names: tuple[str | None, ...] | None, channels: int) -> list[int]:
-    """Indices of the red, green and blue channels by name (13 unnamed bands: Sentinel-2's order), or the first
+    """Indices of the red, green and blue channels by name (13 unnamed bands: EuroSAT-MS's order), or the first
     three (one for fewer than three)."""
     found = _find(_named(band_names, channels), list(COLOUR_NAMES.values()))
     if found is not None:
