@@ -10,6 +10,7 @@ sample-to-sample std (near 0: every sample alike, a collapsed generator). Uses t
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -17,6 +18,8 @@ import yaml
 
 from ssl_toolkit.build import build_task, open_data
 from ssl_toolkit.data import Normalizer
+from ssl_toolkit.engine.checkpoint import load as load_checkpoint
+from ssl_toolkit.errors import UserError
 
 
 def main() -> None:
@@ -24,10 +27,13 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a gan run folder (config.yaml, checkpoints/last.pt)")
     parser.add_argument("--samples", type=int, default=256)
     args = parser.parse_args()
-    config = yaml.safe_load((args.run / "config.yaml").read_text())
+    config_path = args.run / "config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{config_path} does not exist: expected a run folder made by ssl pretrain")
+    config = yaml.safe_load(config_path.read_text())
     data = open_data(config["data"])
     task = build_task(config, data)
-    checkpoint = torch.load(args.run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")
+    checkpoint = load_checkpoint(args.run / "checkpoints" / "last.pt")  # weights only; a bad file: one line
     task.load_state_dict(checkpoint["model"])
     task.eval()
     cpu = torch.device("cpu")
@@ -43,4 +49,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as e:  # a missing run folder, config or checkpoint: one line, like the CLI
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
