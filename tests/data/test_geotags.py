@@ -67,12 +67,18 @@ def test_a_table_without_coordinate_columns_is_an_error(tmp_path: Path) -> None:
         load_data(str(root))
 
 
-def test_eurosat_ms_geotiff_centres_match_the_rgb_table() -> None:
+@pytest.fixture(scope="module")
+def eurosat_ms():
+    """The real 13-band GeoTIFFs, read once for the tests below."""
+    return load_data("eurosat-ms", DataOptions(stats_tiles=8))
+
+
+def test_eurosat_ms_geotiff_centres_match_the_rgb_table(eurosat_ms) -> None:
     """The 270 real GeoTIFFs (8 UTM zones): centre lat/lon within 1e-3 degrees of eurosat_rgb/locations.csv."""
     table = find_root("eurosat_rgb") / "locations.csv"
     with table.open() as f:
         expected = {Path(r["path"]).stem: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(f)}
-    data = load_data("eurosat-ms", DataOptions(stats_tiles=8))
+    data = eurosat_ms
     assert data.in_chans == 13 and data.img_size == 64 and data.num_classes == 10
     assert len(data.train) + len(data.test) == 270
     worst = 0.0
@@ -83,10 +89,10 @@ def test_eurosat_ms_geotiff_centres_match_the_rgb_table() -> None:
     assert worst < 1e-3
 
 
-def test_eurosat_ms_band_labels_follow_the_file_order_of_its_bands() -> None:
+def test_eurosat_ms_band_labels_follow_the_file_order_of_its_bands(eurosat_ms) -> None:
     """Each label's band has that band's physics on the real tiles: cirrus (B10) is near zero, water vapour (B09)
     is the darkest of the rest, and B8A sits close to B08 (narrow and broad near infrared)."""
-    data = load_data("eurosat-ms", DataOptions(stats_tiles=8))
+    data = eurosat_ms
     labels, mean = data.band_labels, data.mean
     assert labels == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"]
     by_name = dict(zip(labels, mean, strict=True))
