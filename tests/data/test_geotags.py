@@ -78,11 +78,10 @@ def test_eurosat_ms_geotiff_centres_match_the_rgb_table(eurosat_ms) -> None:
     table = find_root("eurosat_rgb") / "locations.csv"
     with table.open() as f:
         expected = {Path(r["path"]).stem: (float(r["lat"]), float(r["lon"])) for r in csv.DictReader(f)}
-    data = eurosat_ms
-    assert data.in_chans == 13 and data.img_size == 64 and data.num_classes == 10
-    assert len(data.train) + len(data.test) == 270
+    assert eurosat_ms.in_chans == 13 and eurosat_ms.img_size == 64 and eurosat_ms.num_classes == 10
+    assert len(eurosat_ms.train) + len(eurosat_ms.test) == 270
     worst = 0.0
-    for split in (data.train, data.test):
+    for split in (eurosat_ms.train, eurosat_ms.test):
         for path, (lat, lon) in zip(split.paths, split.coords.tolist(), strict=True):
             want = expected[Path(path).stem]
             worst = max(worst, abs(lat - want[0]), abs(lon - want[1]))
@@ -92,8 +91,7 @@ def test_eurosat_ms_geotiff_centres_match_the_rgb_table(eurosat_ms) -> None:
 def test_eurosat_ms_band_labels_follow_the_file_order_of_its_bands(eurosat_ms) -> None:
     """Each label's band has that band's physics on the real tiles: cirrus (B10) is near zero, water vapour (B09)
     is the darkest of the rest, and B8A sits close to B08 (narrow and broad near infrared)."""
-    data = eurosat_ms
-    labels, mean = data.band_labels, data.mean
+    labels, mean = eurosat_ms.band_labels, eurosat_ms.mean
     assert labels == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A"]
     by_name = dict(zip(labels, mean, strict=True))
     assert min(mean) == by_name["B10"] and by_name["B10"] < 0.1 * by_name["B09"]
