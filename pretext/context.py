@@ -3,7 +3,9 @@
 A centre patch and one of its 8 neighbours on a 3x3 layout; the label is the neighbour's position (8-way).
 A gap between patches and a random jitter of each patch keep the net from matching edges or lines; colour
 dropping (keep one channel, replace the others with faint noise) fights the chromatic-aberration shortcut.
-Sizes are fractions of the image side, so a 28 px digit and a 64 px tile both work.
+Sizes are fractions of the image side, so a 28 px digit and a 64 px tile both work. On a small tile the 3x3
+layout nearly fills the image, so each label cuts its neighbour at its own place; a JPEG's blocks then tell
+where (``align``, and ``benchmarks/patch_shortcut.py`` to see whether a trained net reads them).
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ class ContextPrediction(PretextTask):
         jitter_fraction: float = 0.03,
         color_drop: bool = False,
         hidden: int = 256,
+        align: int = 1,
     ) -> None:
         """Patch side = patch_fraction x image side; gap and maximum jitter likewise. The two patch embeddings
-        are concatenated and an MLP (hidden units) classifies the position."""
+        are concatenated and an MLP (hidden units) classifies the position. align: the step from a patch to its
+        neighbour (patch + gap) is rounded down to a multiple of this many px, the gap shrinking first, so a
+        compression grid cannot tell where a patch was cut (16 px for JPEG; 1: off)."""
         super().__init__(backbone)
         for name, v in [
             ("patch_fraction", patch_fraction),
@@ -56,6 +61,9 @@ class ContextPrediction(PretextTask):
             if not 0 <= v < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {v}")
         self.patch_fraction, self.gap_fraction, self.jitter_fraction = patch_fraction, gap_fraction, jitter_fraction
+        if align < 1:
+            raise ValueError(f"align must be at least 1 px, got {align}")
+        self.align = align
         self.color_drop = color_drop
         self.head = nn.Sequential(nn.Linear(2 * backbone.num_features, hidden), nn.ReLU(), nn.Linear(hidden, 8))
         self.register_buffer("offsets", torch.tensor(OFFSETS), persistent=False)
@@ -64,6 +72,14 @@ class ContextPrediction(PretextTask):
         """Patch side, gap and jitter in pixels for a square image of ``side`` px."""
         patch = max(2, round(side * self.patch_fraction))
         gap, jitter = round(side * self.gap_fraction), round(side * self.jitter_fraction)
+        if self.align > 1:
+            step = (patch + gap) // self.align * self.align
+            if step == 0:
+                raise ValueError(
+                    f"context patches of {patch} px with gap {gap} on {side} px images are smaller than "
+                    f"task.align={self.align} px"
+                )
+            patch, gap = (patch, step - patch) if step >= patch else (step, 0)
         if 3 * patch + 2 * gap + 2 * jitter > side:
             raise ValueError(
                 f"images of {side}x{side} px are too small for context patches of {patch} px with gap {gap} and "

@@ -41,9 +41,11 @@ class DamagedJigsaw(PuzzleTask):
         weight_color: float = 1.0,
         inpaint_size: int = 8,
         color_size: int = 4,
+        align: int = 1,
     ) -> None:
-        """inpaint_size / color_size: side of the predicted missing tile / a*b* map (targets are average-pooled)."""
-        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction, hidden)
+        """inpaint_size / color_size: side of the predicted missing tile / a*b* map (targets are average-pooled);
+        align: cells rounded down to a multiple of this many px (as in ``jigsaw``)."""
+        super().__init__(backbone, num_permutations, permutation_seed, tile_fraction, hidden, align=align)
         c, f = backbone.in_chans, backbone.num_features
         self.weights = {"jigsaw": weight_jigsaw, "inpaint": weight_inpaint, "color": weight_color}
         self.inpaint_size, self.color_size = inpaint_size, color_size

@@ -40,8 +40,12 @@ class PuzzleTask(PretextTask):
         hidden: int,
         curriculum: float = 0.0,
         curriculum_start: int = 10,
+        align: int = 1,
     ) -> None:
         super().__init__(backbone)
+        if align < 1:
+            raise ValueError(f"align must be at least 1 px, got {align}")
+        self.align = align
         if not 0 <= curriculum <= 1:
             raise ValueError(
                 f"curriculum must be in [0, 1] (the share of training that grows the set), got {curriculum}"
@@ -74,7 +78,7 @@ class PuzzleTask(PretextTask):
 
         The shuffle is applied to the tile positions before cutting, so the shuffled tiles are cut in one go.
         """
-        top, left, tile = grid_positions(images, GRID, self.tile_fraction)
+        top, left, tile = grid_positions(images, GRID, self.tile_fraction, align=self.align)
         labels = torch.randint(0, self.active_permutations(), (images.shape[0],), device=images.device)
         perms = self.permutations[labels]
         shuffled = cut_windows(images, shuffle_tiles(top, perms), shuffle_tiles(left, perms), tile)
@@ -110,13 +114,15 @@ class Jigsaw(PuzzleTask):
         hidden: int = 512,
         curriculum: float = 0.0,
         curriculum_start: int = 10,
+        align: int = 1,
     ) -> None:
         """tile_fraction: tile side / cell side (the rest of the cell is the gap and the jitter range);
         curriculum: the share of training over which puzzles grow from ``curriculum_start`` permutations to all
-        (0: all from the start). On 64 px EuroSAT tiles 100 permutations stay at chance from scratch while 10 are
-        learned in about 100 steps (BENCHMARKS.md)."""
+        (0: all from the start); align: cells are rounded down to a multiple of this many px, so a compression
+        grid cannot tell where a tile was cut (16 px for JPEG; 1: off). On 64 px EuroSAT tiles 100 permutations
+        stay at chance from scratch while 10 are learned in about 100 steps (BENCHMARKS.md)."""
         super().__init__(
-            backbone, num_permutations, permutation_seed, tile_fraction, hidden, curriculum, curriculum_start
+            backbone, num_permutations, permutation_seed, tile_fraction, hidden, curriculum, curriculum_start, align
         )
 
     def build_inputs(self, images: torch.Tensor, meta: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

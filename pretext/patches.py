@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import torch
 
+# What ``task.align`` is for, said once. A lossy codec leaves a periodic trace in every image: a JPEG's 8 px
+# blocks, its chroma stored at half resolution, 16 px in all. When a patch layout nearly fills a small image, each
+# label puts a patch at its own place, so the phase of that trace inside the patch tells the label without
+# looking at the picture. Steps between patches (cells of a puzzle) that are multiples of the period put every
+# patch at the same phase; random jitter on top is harmless (it does not depend on the label).
+
 
 def cut_windows(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -> torch.Tensor:
     """images (B, C, H, W); top, left (B, K) int -> windows (B, K, C, size, size).
@@ -19,9 +25,16 @@ def cut_windows(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, siz
     return windows[batch, :, top, left]  # advanced indices first: (B, K, C, size, size)
 
 
-def grid_geometry(image_size: int, grid: int, tile_fraction: float) -> tuple[int, int]:
-    """Cell and tile side for a grid x grid puzzle on a square image; a too-small image is a ValueError."""
+def grid_geometry(image_size: int, grid: int, tile_fraction: float, align: int = 1) -> tuple[int, int]:
+    """Cell and tile side for a grid x grid puzzle on a square image; a too-small image is a ValueError.
+
+    ``align`` > 1 rounds the cell down to a multiple of that many pixels, so every tile sits at the same phase of
+    a compression grid of that period (the note at the top)."""
     cell = image_size // grid
+    if align > 1:
+        if cell < align:
+            raise ValueError(f"cells of {cell} px ({image_size} px / {grid}) are smaller than task.align={align} px")
+        cell -= cell % align
     tile = int(round(cell * tile_fraction))
     if tile < 2 or tile > cell:
         raise ValueError(
@@ -32,7 +45,7 @@ def grid_geometry(image_size: int, grid: int, tile_fraction: float) -> tuple[int
 
 
 def grid_positions(
-    images: torch.Tensor, grid: int, tile_fraction: float, jitter: bool = True
+    images: torch.Tensor, grid: int, tile_fraction: float, jitter: bool = True, align: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Top-left corners (B, grid*grid) of a puzzle's tiles in row-major cell order, and the tile side.
 
@@ -42,7 +55,7 @@ def grid_positions(
     b, _, h, w = images.shape
     if h != w:
         raise ValueError(f"puzzles need square images, got {h}x{w}")
-    cell, tile = grid_geometry(h, grid, tile_fraction)
+    cell, tile = grid_geometry(h, grid, tile_fraction, align)
     dev = images.device
     slack = h - grid * cell
     origin = torch.randint(0, slack + 1, (b, 2), device=dev) if jitter else torch.full((b, 2), slack // 2, device=dev)
@@ -58,10 +71,10 @@ def grid_positions(
 
 
 def random_grid_tiles(
-    images: torch.Tensor, grid: int, tile_fraction: float, jitter: bool = True
+    images: torch.Tensor, grid: int, tile_fraction: float, jitter: bool = True, align: int = 1
 ) -> tuple[torch.Tensor, int]:
     """Cut a grid x grid puzzle from each image: (B, grid*grid, C, t, t) tiles in row-major cell order."""
-    top, left, tile = grid_positions(images, grid, tile_fraction, jitter)
+    top, left, tile = grid_positions(images, grid, tile_fraction, jitter, align)
     return cut_windows(images, top, left, tile), tile
 
 

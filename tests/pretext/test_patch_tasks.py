@@ -150,3 +150,35 @@ def test_a_permutation_curriculum_grows_the_puzzles_from_the_first_permutations_
     assert Jigsaw(create_backbone("mnist_net", 1, 28), num_permutations=100).train().active_permutations() == 100
     with pytest.raises(ValueError, match="curriculum must be in"):
         Jigsaw(create_backbone("mnist_net", 1, 28), num_permutations=100, curriculum=2.0)
+
+
+def test_aligned_context_steps_are_multiples_of_align_with_the_gap_shrinking_first() -> None:
+    """task.align=16 on 64 px: 16 px patches with a 4 px gap (a 20 px step) become a 16 px step without the gap,
+    so every patch of an image starts at the same phase of a 16 px grid; without jitter exactly."""
+    backbone = create_backbone("mnist_net", 3, 64)
+    assert ContextPrediction(backbone, align=16).geometry(64) == (16, 0, 2)
+    assert ContextPrediction(backbone, patch_fraction=0.3, gap_fraction=0, align=16).geometry(64) == (16, 0, 2)
+    assert ContextPrediction(backbone, align=1).geometry(64) == (16, 4, 2)  # off: as before
+    task = ContextPrediction(backbone, gap_fraction=0, jitter_fraction=0, align=16)
+    torch.manual_seed(0)
+    patches, labels = task.build_inputs(coordinate_images(200, 64), {})
+    assert set(labels.tolist()) == set(range(8))
+    for pair, label in zip(patches, labels.tolist()):
+        (cy, cx), (ny, nx) = [(int(p[0, 0, 0]), int(p[1, 0, 0])) for p in pair]
+        assert (ny - cy, nx - cx) == (16 * OFFSETS[label][0], 16 * OFFSETS[label][1])
+    with pytest.raises(ValueError, match="smaller than task.align=32"):
+        ContextPrediction(create_backbone("mnist_net", 1, 28), align=32).geometry(28)
+
+
+def test_aligned_jigsaw_cells_put_every_tile_at_one_phase_of_the_grid() -> None:
+    """task.align=16 on 64 px: cells of 16 px (not 21), the 48 px grid placed anywhere in the image; gapless
+    tiles of one image all start at the same position modulo 16, wherever the grid landed."""
+    torch.manual_seed(0)
+    task = Jigsaw(create_backbone("mnist_net", 3, 64), num_permutations=10, tile_fraction=1.0, align=16)
+    _, shuffled, _ = task.puzzle(coordinate_images(64, 64))
+    assert shuffled.shape[-1] == 16
+    tops, lefts = shuffled[:, :, 0, 0, 0].long(), shuffled[:, :, 1, 0, 0].long()
+    assert ((tops - tops[:, :1]) % 16 == 0).all() and ((lefts - lefts[:, :1]) % 16 == 0).all()
+    assert len(set(tops[:, 0].tolist())) > 4  # and the grid itself lands anywhere in the 64 px
+    with pytest.raises(ValueError, match="cells of 9 px"):
+        Jigsaw(create_backbone("mnist_net", 1, 28), num_permutations=10, align=16).puzzle(torch.rand(2, 1, 28, 28))
