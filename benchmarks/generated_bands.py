@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
-from ssl_toolkit.build import build_task, open_data
+from ssl_toolkit.build import trained_task
 from ssl_toolkit.data import Normalizer
-from ssl_toolkit.engine.checkpoint import load as load_checkpoint
 from ssl_toolkit.errors import UserError
 
 
@@ -27,15 +25,7 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a gan run folder (config.yaml, checkpoints/last.pt)")
     parser.add_argument("--samples", type=int, default=256)
     args = parser.parse_args()
-    config_path = args.run / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{config_path} does not exist: expected a run folder made by ssl pretrain")
-    config = yaml.safe_load(config_path.read_text())
-    data = open_data(config["data"])
-    task = build_task(config, data)
-    checkpoint = load_checkpoint(args.run / "checkpoints" / "last.pt")  # weights only; a bad file: one line
-    task.load_state_dict(checkpoint["model"])
-    task.eval()
+    task, data = trained_task(args.run)
     cpu = torch.device("cpu")
     torch.manual_seed(0)
     with torch.no_grad():

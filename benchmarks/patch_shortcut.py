@@ -20,12 +20,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 
-from ssl_toolkit.build import build_task, open_data
+from ssl_toolkit.build import trained_task
 from ssl_toolkit.data import Normalizer
 from ssl_toolkit.data.loader import iterate, sequential_order
-from ssl_toolkit.engine.checkpoint import load as load_checkpoint
 from ssl_toolkit.errors import UserError
 
 
@@ -55,22 +53,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000, help="held-out images to measure on")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    config_path = args.run / "config.yaml"
-    if not config_path.is_file():
-        raise UserError(f"{config_path} does not exist: expected a run folder made by ssl pretrain")
-    config = yaml.safe_load(config_path.read_text())
-    data = open_data(config["data"])
-    task = build_task(config, data)
-    checkpoint = load_checkpoint(args.run / "checkpoints" / "last.pt")  # weights only; a bad file: one line
-    task.load_state_dict(checkpoint["model"])
-    task.eval()
+    task, data = trained_task(args.run)
     split = data.test.sample(args.images, seed=args.seed)
     normalise = Normalizer.for_data(data, torch.device("cpu"))
     batches = [normalise(images) for images, _ in iterate(split, sequential_order(len(split), 256))]
     side = batches[0].shape[-1]
     if max(args.shifts) >= side // 2:
         raise UserError(f"--shifts must stay below half the image side ({side} px), got {max(args.shifts)}")
-    print(f"{config['task']['name']} on {len(split)} held-out images of {side} px ({args.run})")
+    print(f"{type(task).__name__} on {len(split)} held-out images of {side} px ({args.run})")
     for s in args.shifts:
         print(f"shift {s:2d} px: pretext accuracy {pretext_accuracy(task, batches, s, args.seed):5.1f}%")
 

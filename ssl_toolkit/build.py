@@ -6,6 +6,7 @@ objects' ValueErrors into one-line UserErrors that name the key.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pretext import factory
@@ -82,6 +83,20 @@ def build_task(config: dict[str, Any], data: DataSource) -> PretextTask:
         return task
     except (ValueError, TypeError) as e:
         raise UserError(f"task '{config['task']['name']}': {e}") from None
+
+
+def trained_task(run_folder: str | os.PathLike[str]) -> tuple[PretextTask, DataSource]:
+    """The task of a finished ``ssl pretrain`` run with its last checkpoint's weights, in eval mode, and the run's
+    data (benchmarks that look inside a trained task). Not a run folder, or no readable checkpoint: a UserError."""
+    from ssl_toolkit.engine.checkpoint import load as load_checkpoint
+    from ssl_toolkit.runs import Run
+
+    run = Run(run_folder)
+    config = run.read_config()
+    data = open_data(config["data"])
+    task = build_task(config, data)
+    task.load_state_dict(load_checkpoint(run.checkpoints / "last.pt")["model"])  # weights only
+    return task.eval(), data
 
 
 # ------------------------------------------------------------------------------------------------ probing
