@@ -116,13 +116,16 @@ class AdaGAN(GAN):
         return self.mixture_sample(z, self.joined(int(self.phase)))
 
     def mixture_sample(self, z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Each sample's generator drawn by ``weights``. Every drawn generator makes the whole batch and gives the
+        rows it was drawn for: its BatchNorm then normalises over the batch it trained with, not over a few rows
+        (a component drawn for one row would have no batch statistics at all)."""
         which = torch.multinomial(weights.to(z.device), z.shape[0], replacement=True)
         out = None
         for k in which.unique().tolist():
             rows = (which == k).nonzero().squeeze(1)
-            made = self.generator[k](z[rows])
-            out = made.new_zeros(z.shape[0], *made.shape[1:]) if out is None else out
-            out[rows] = made
+            made = self.generator[k](z)
+            out = torch.zeros_like(made) if out is None else out
+            out[rows] = made[rows]
         return out
 
     def training_step(

@@ -37,6 +37,22 @@ def test_components_join_with_weights_that_keep_the_mixture_uniform() -> None:
     assert torch.allclose(fixed.joined(1), torch.tensor([0.75, 0.25]))
 
 
+def test_a_mixture_sample_is_each_drawn_generator_on_the_whole_batch_even_for_one_row() -> None:
+    gan = AdaGAN(create_backbone("mnist_net", 1, None, 28), components=2)
+    gan.fit_data(geotagged_mnist_like(20))
+    z, weights = torch.randn(8, gan.latent_dim), torch.tensor([0.9, 0.1])
+    seed = next(s for s in range(100) if (torch.manual_seed(s), torch.multinomial(weights, 8, True))[1].sum() == 1)
+    torch.manual_seed(seed)
+    which = torch.multinomial(weights, 8, replacement=True)
+    torch.manual_seed(seed)
+    with torch.no_grad():  # training mode: BatchNorm on batch statistics, one row alone would have none
+        mixed = gan.mixture_sample(z, weights)
+        whole = [gan.generator[k](z) for k in range(2)]
+    assert int(which.sum()) == 1
+    for row, k in enumerate(which.tolist()):
+        assert torch.equal(mixed[row], whole[k][row])
+
+
 class MeanPixelLogit(torch.nn.Module):
     """A ratio critic by hand: its logit log(dP_data / dP_model) is 4 x the image's mean normalised pixel."""
 
