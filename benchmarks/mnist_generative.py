@@ -16,10 +16,13 @@ steps cost very different times: ``--minutes M`` of pretraining each (``train.mi
 ``--subset`` of the training images, at least one), next to the plain DCGANs at the same budget: progressive
 growing, the StyleGAN-style mapping network (with and without growing), AdaGAN's mixture of minimax DCGANs (the
 loss that collapses), pix2pix (each digit to its transpose), CycleGAN (digits <-> transposes, unpaired) and
-completion with global and local discriminators. The table adds each run's pretraining minutes.
+completion with global and local discriminators. The table adds each run's pretraining minutes. The first
+seed's run of each row fits its epochs to the minutes; the later seeds repeat those epochs, so the seeds of a row
+differ in their seed only, not in what the CPU's speed that day bought.
 
     python benchmarks/mnist_generative.py --out runs/mnist-generative --seeds 1 2
     python benchmarks/mnist_generative.py --wave 2 --minutes 3 --subset 10000 --out runs/mnist-generative-2
+    python benchmarks/mnist_generative.py --wave 2 --minutes 3 --subset 10000 --seeds 1 2 3 --only AdaGAN pggan
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import json
 import statistics
 import sys
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eurosat_patch_tasks import run  # noqa: E402
@@ -84,6 +89,7 @@ def measure(
     linear and kNN, and collect its last epoch's sample quality and collapse monitors and its minutes; runs and
     probes already in ``out`` are reused."""
     table: dict[str, dict[str, list[float]]] = {"random-init": {c: [] for c in COLUMNS}}
+    first_runs: dict[str, Path] = {}
     for seed in map(str, seeds):
         rand = ["probe", "--random-init", *setup]
         for protocol in ("linear", "knn"):
@@ -92,8 +98,9 @@ def measure(
         for name, flags in rows.items():
             row = table.setdefault(name, {c: [] for c in COLUMNS})
             run_dir = out / f"{name.split(' (')[0].replace(', ', '-').replace(' ', '_')}-seed{seed}"
+            first = first_runs.setdefault(name, run_dir)
             if not (run_dir / "backbone.safetensors").exists():
-                run(["pretrain", "--out", str(run_dir), "--seed", seed, *setup, *budget, *flags], log)
+                run(["pretrain", "--out", str(run_dir), "--seed", seed, *setup, *repeat(budget, first), *flags], log)
             for protocol in ("linear", "knn"):
                 acc = probe_accuracy(
                     ["probe", "--run", str(run_dir)], run_dir / "probes" / protocol, protocol, seed, log
@@ -106,6 +113,15 @@ def measure(
                     row[key].append(last[key])
             row["minutes"].append([r for r in records if r["kind"] == "step"][-1]["elapsed_s"] / 60)
     return table
+
+
+def repeat(budget: list[str], first_run: Path) -> list[str]:
+    """The budget of a row's later seeds: the epochs its first seed's ``train.minutes`` chose, where it had
+    minutes (recorded in that run's config.yaml)."""
+    if not any(b.startswith("train.minutes=") for b in budget) or not (first_run / "config.yaml").exists():
+        return budget
+    epochs = yaml.safe_load((first_run / "config.yaml").read_text())["train"]["epochs"]
+    return [b for b in budget if not b.startswith("train.minutes=")] + ["--epochs", str(epochs)]
 
 
 def write_results(
@@ -130,13 +146,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/mnist-generative")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--only", help="run only the rows whose name contains this text, e.g. minimax")
+    parser.add_argument("--only", nargs="+", help="run only the rows whose name contains one of these, e.g. minimax")
     parser.add_argument("--wave", type=int, choices=(1, 2), default=1, help="2: the second-wave learners")
     parser.add_argument("--minutes", type=float, help="pretraining budget per run (train.minutes) instead of epochs")
     parser.add_argument("--subset", type=int, help="pretrain on this many training images (data.subset)")
     args = parser.parse_args()
     table_rows = SECOND_WAVE if args.wave == 2 else ROWS
-    rows = {name: flags for name, flags in table_rows.items() if args.only is None or args.only in name}
+    rows = {name: flags for name, flags in table_rows.items() if args.only is None or any(o in name for o in args.only)}
     budget = [f"train.minutes={args.minutes:g}"] if args.minutes else ["--epochs", str(EPOCHS)]
     budget += [f"data.subset={args.subset}"] if args.subset else []
     out, log = Path(args.out), []
