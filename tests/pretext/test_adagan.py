@@ -41,9 +41,13 @@ def test_a_mixture_sample_is_each_drawn_generator_on_the_whole_batch_even_for_on
     gan = AdaGAN(create_backbone("mnist_net", 1, None, 28), components=2)
     gan.fit_data(geotagged_mnist_like(20))
     z, weights = torch.randn(8, gan.latent_dim), torch.tensor([0.9, 0.1])
-    seed = next(s for s in range(100) if (torch.manual_seed(s), torch.multinomial(weights, 8, True))[1].sum() == 1)
-    torch.manual_seed(seed)
-    which = torch.multinomial(weights, 8, replacement=True)
+
+    def draws(seed: int) -> torch.Tensor:  # the generators mixture_sample draws after torch.manual_seed(seed)
+        torch.manual_seed(seed)
+        return torch.multinomial(weights, 8, replacement=True)
+
+    seed = next(s for s in range(100) if draws(s).sum() == 1)  # one row from the second generator
+    which = draws(seed)
     torch.manual_seed(seed)
     with torch.no_grad():  # training mode: BatchNorm on batch statistics, one row alone would have none
         mixed = gan.mixture_sample(z, weights)
